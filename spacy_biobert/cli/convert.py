@@ -1,0 +1,65 @@
+"""``python -m spacy_biobert convert``: an IOB file to a ``.spacy`` file for ``spacy evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import spacy
+from spacy.tokens import DocBin
+
+from ..readers.iob import read_iob_docs
+
+
+def convert(
+    input_path: Path, output_path: Path, *, entity_type: Optional[str] = None, lang: str = "en"
+) -> int:
+    """Write the sentences of an IOB file as gold Docs to a ``.spacy`` file.
+
+    The output is written to a temporary file first, so a failure leaves any
+    earlier output in place.  Returns the number of Docs written.
+    """
+    input_path = Path(input_path)
+    output_path = Path(output_path)
+    if output_path.is_dir():
+        output_path = output_path / f"{input_path.stem}.spacy"
+    vocab = spacy.blank(lang).vocab
+    doc_bin = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
+    for doc in read_iob_docs(input_path, vocab, entity_type):
+        doc_bin.add(doc)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=output_path.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        doc_bin.to_disk(tmp_name)
+        os.replace(tmp_name, output_path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+    print(f"Wrote {len(doc_bin)} docs to {output_path}")
+    return len(doc_bin)
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="Convert a BioBERT-style IOB file (token<TAB>tag) to a .spacy file.",
+        description="Convert a BioBERT-style IOB file (token<TAB>tag, blank line "
+        "between sentences) to a .spacy file, e.g. for spacy evaluate.",
+    )
+    parser.add_argument("input", type=Path, help="the IOB file")
+    parser.add_argument("output", type=Path, help="the .spacy file or a folder for it")
+    parser.add_argument(
+        "--entity-type",
+        default=None,
+        help="label for untyped B/I tags, e.g. Disease (required for untyped files)",
+    )
+    parser.add_argument("--lang", default="en", help="spaCy language code (default: en)")
+    parser.set_defaults(
+        run=lambda args: convert(
+            args.input, args.output, entity_type=args.entity_type, lang=args.lang
+        )
+    )

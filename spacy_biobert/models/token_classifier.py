@@ -1,0 +1,318 @@
+"""The thinc model behind biobert_ner: a Hugging Face encoder with a token-classification head.
+
+Input: spaCy Docs.  Output: ``TokenScores``, one row of logits per spaCy token,
+read at the token's first word piece, and optionally the encoder's last hidden
+state at the same place.  The torch module is a plain
+``AutoModelForTokenClassification``; thinc's ``PyTorchWrapper_v2`` runs it,
+so mixed precision and gradient scaling come from thinc's ``PyTorchShim``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from spacy.tokens import Doc
+from thinc.api import (
+    ArgsKwargs,
+    Model,
+    PyTorchGradScaler,
+    PyTorchWrapper_v2,
+    torch2xp,
+    xp2torch,
+)
+from thinc.types import Floats2d
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .encoder import load_encoder_config, load_pretrained, load_tokenizer
+from .windows import EncodedDoc, WindowBatch, plan_windows
+
+# BERT-style encoders need room for [CLS], [SEP] and a few word pieces.
+MIN_WINDOW = 8
+
+
+@dataclass
+class TokenScores:
+    """The model's output for a list of Docs, one entry per Doc.
+
+    logits: per Doc, shape (n_tokens, n_tags).
+    has_piece: per Doc, shape (n_tokens,); False where the tokenizer produced no
+        word piece for the token (whitespace, control characters), so its logits
+        are zeros and carry no prediction.
+    hidden: per Doc, shape (n_tokens, hidden_size): the encoder's last hidden
+        state at each token's first word piece; None during training or when
+        the component does not keep hidden states.
+    """
+
+    logits: List[Floats2d]
+    has_piece: List[numpy.ndarray]
+    hidden: Optional[List[Floats2d]]
+
+
+class _HeadOutputs(torch.nn.Module):
+    """Run the token classifier and return plain tensors for thinc."""
+
+    def __init__(self, hf_model: PreTrainedModel):
+        super().__init__()
+        self.hf_model = hf_model
+
+    def forward(self, input_ids, attention_mask, output_hidden: bool = False):
+        output = self.hf_model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden,
+            return_dict=True,
+        )
+        if output_hidden:
+            return output.logits, output.hidden_states[-1]
+        return (output.logits,)
+
+
+def build_token_classifier(
+    encoder: str,
+    window: int = 128,
+    stride: int = 96,
+    windows_per_batch: int = 64,
+    tokenizer_config: Dict[str, Any] = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = {},
+    allow_pickle: bool = False,
+) -> Model[List[Doc], TokenScores]:
+    """Build the encoder + head model; the weights load at ``initialize`` or ``from_disk``.
+
+    Args:
+        encoder: a Hugging Face model name or a local folder with config.json,
+            tokenizer files and model.safetensors.
+        window: the maximum window length in word pieces, [CLS] and [SEP]
+            included; at most the encoder's ``max_position_embeddings``.
+        stride: how many word pieces a window starts after the previous one;
+            ``window - 2 - stride`` pieces overlap.
+        windows_per_batch: the maximum number of windows per encoder call.
+        tokenizer_config: keyword arguments for ``AutoTokenizer.from_pretrained``,
+            e.g. ``{"do_lower_case": false}`` for a cased checkpoint that ships
+            no tokenizer_config.json.
+        mixed_precision: run the encoder under CUDA autocast (GPU only).
+        grad_scaler_config: keyword arguments for thinc's ``PyTorchGradScaler``.
+        allow_pickle: also read pickled ``pytorch_model.bin`` weights at
+            ``initialize``; only for checkpoints from a trusted source.
+
+    Raises:
+        ValueError: listing every invalid setting, before anything loads.
+    """
+    problems = []
+    if not encoder:
+        problems.append("encoder is empty: give a Hugging Face model name or a folder")
+    if window < MIN_WINDOW:
+        problems.append(f"window = {window}: expected at least {MIN_WINDOW} word pieces")
+    if not 1 <= stride <= window - 2:
+        problems.append(
+            f"stride = {stride}: expected 1 to window - 2 = {window - 2} word pieces, "
+            "so that consecutive windows overlap or touch"
+        )
+    if windows_per_batch < 1:
+        problems.append(f"windows_per_batch = {windows_per_batch}: expected at least 1")
+    if problems:
+        raise ValueError(
+            "Invalid settings for spacy_biobert.TokenClassifier.v1:\n- "
+            + "\n- ".join(problems)
+        )
+    return Model(
+        "biobert_token_classifier",
+        forward,
+        init=init,
+        attrs={
+            "encoder": encoder,
+            "window": window,
+            "stride": stride,
+            "windows_per_batch": windows_per_batch,
+            "tokenizer_config": dict(tokenizer_config),
+            "mixed_precision": mixed_precision,
+            "grad_scaler_config": dict(grad_scaler_config),
+            "allow_pickle": allow_pickle,
+            "tags": [],
+            "output_hidden": True,
+            "tokenizer": None,
+        },
+    )
+
+
+def init(model: Model, X: Any = None, Y: Any = None) -> None:
+    """Load the pretrained encoder named in the config, with a new head for ``attrs["tags"]``."""
+    tags = model.attrs["tags"]
+    if not tags:
+        raise ValueError(
+            "The token classifier has no tags. biobert_ner collects them from the "
+            "training data at initialize; check that the corpus has entities."
+        )
+    encoder = model.attrs["encoder"]
+    config = load_encoder_config(encoder, tags)
+    check_window(model, config.max_position_embeddings, source=encoder)
+    tokenizer = load_tokenizer(encoder, model.attrs["tokenizer_config"])
+    hf_model = load_pretrained(encoder, config, allow_pickle=model.attrs["allow_pickle"])
+    attach_encoder(model, hf_model, tokenizer)
+
+
+def check_window(model: Model, max_positions: int, *, source: str) -> None:
+    window = model.attrs["window"]
+    if window > max_positions:
+        raise ValueError(
+            f"window = {window} word pieces, but the encoder {source!r} has only "
+            f"{max_positions} positions. Set [components.<name>.model] window to "
+            f"{max_positions} or less."
+        )
+
+
+def attach_encoder(
+    model: Model, hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """Put a loaded Hugging Face model and tokenizer inside the thinc model."""
+    check_window(model, hf_model.config.max_position_embeddings, source="saved encoder")
+    wrapper = PyTorchWrapper_v2(
+        _HeadOutputs(hf_model),
+        convert_inputs=_convert_inputs,
+        convert_outputs=_convert_outputs,
+        mixed_precision=model.attrs["mixed_precision"],
+        grad_scaler=PyTorchGradScaler(
+            **{"enabled": model.attrs["mixed_precision"], **model.attrs["grad_scaler_config"]}
+        ),
+    )
+    model._layers = [wrapper]
+    model.attrs["tokenizer"] = tokenizer
+
+
+def get_hf_model(model: Model) -> PreTrainedModel:
+    """Return the Hugging Face model inside an initialised token classifier."""
+    if not model.layers:
+        raise ValueError(
+            "The token classifier has no weights yet: call nlp.initialize() to load "
+            "the pretrained encoder, or load a trained pipeline with spacy.load()."
+        )
+    return model.layers[0].shims[0]._model.hf_model
+
+
+def encode_docs(
+    tokenizer: PreTrainedTokenizerBase, docs: Sequence[Doc]
+) -> List[EncodedDoc]:
+    """Tokenize each Doc's tokens into word pieces and find each token's first piece."""
+    words = [[token.text for token in doc] for doc in docs]
+    non_empty = [i for i, doc_words in enumerate(words) if doc_words]
+    encoded = [
+        EncodedDoc(numpy.zeros(0, dtype="int64"), numpy.full(len(w), -1, dtype="int64"))
+        for w in words
+    ]
+    if not non_empty:
+        return encoded
+    batch = tokenizer(
+        [words[i] for i in non_empty],
+        is_split_into_words=True,
+        add_special_tokens=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
+    for row, i in enumerate(non_empty):
+        piece_ids = numpy.asarray(batch["input_ids"][row], dtype="int64")
+        word_ids = numpy.asarray(
+            [-1 if w is None else w for w in batch.word_ids(row)], dtype="int64"
+        )
+        first_piece = numpy.full(len(words[i]), -1, dtype="int64")
+        valid = numpy.nonzero(word_ids >= 0)[0]
+        token_ids, first = numpy.unique(word_ids[valid], return_index=True)
+        first_piece[token_ids] = valid[first]
+        encoded[i] = EncodedDoc(piece_ids, first_piece)
+    return encoded
+
+
+def forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[TokenScores, Callable]:
+    tokenizer = model.attrs["tokenizer"]
+    if tokenizer is None or not model.layers:
+        get_hf_model(model)  # raises the explanation
+    wrapper = model.layers[0]
+    ops = model.ops
+    n_tags = len(model.attrs["tags"])
+    output_hidden = model.attrs["output_hidden"] and not is_train
+
+    encoded = encode_docs(tokenizer, docs)
+    plan = plan_windows(
+        encoded,
+        window=model.attrs["window"],
+        stride=model.attrs["stride"],
+        windows_per_batch=model.attrs["windows_per_batch"],
+        cls_id=tokenizer.cls_token_id,
+        sep_id=tokenizer.sep_token_id,
+        pad_id=tokenizer.pad_token_id,
+    )
+    n_total = int(sum(plan.n_tokens))
+    logits = ops.alloc2f(n_total, n_tags)
+    hidden = None
+    batch_backprops = []
+    for batch in plan.batches:
+        (window_logits, window_hidden), backprop_batch = wrapper(
+            (batch, output_hidden), is_train
+        )
+        rows, cols, targets = (ops.asarray(a) for a in (batch.rows, batch.cols, batch.targets))
+        ops.scatter_add(logits, targets, window_logits[rows, cols])
+        if output_hidden:
+            if hidden is None:
+                hidden = ops.alloc2f(n_total, window_hidden.shape[-1])
+            ops.scatter_add(hidden, targets, window_hidden[rows, cols])
+        batch_backprops.append((batch, window_logits.shape, backprop_batch))
+
+    counts = ops.asarray(numpy.maximum(plan.counts, 1).astype("float32"))[:, None]
+    logits /= counts
+    if hidden is not None:
+        hidden /= counts
+    splits = numpy.cumsum(plan.n_tokens)[:-1]
+    has_piece = plan.counts > 0
+    scores = TokenScores(
+        logits=list(ops.xp.split(logits, splits)),
+        has_piece=list(numpy.split(has_piece, splits)),
+        hidden=list(ops.xp.split(hidden, splits)) if hidden is not None else (
+            [ops.alloc2f(n, 0) for n in plan.n_tokens] if output_hidden else None
+        ),
+    )
+
+    def backprop(d_logits: List[Floats2d]) -> List[Doc]:
+        d_all = ops.xp.concatenate(d_logits) / counts if d_logits else ops.alloc2f(0, n_tags)
+        for batch, shape, backprop_batch in batch_backprops:
+            rows, cols, targets = (
+                ops.asarray(a) for a in (batch.rows, batch.cols, batch.targets)
+            )
+            d_window = ops.alloc(shape, dtype="float32")
+            d_window[rows, cols] = d_all[targets]
+            backprop_batch(d_window)
+        return []
+
+    return scores, backprop
+
+
+def _convert_inputs(
+    model: Model, inputs: Tuple[WindowBatch, bool], is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
+    batch, output_hidden = inputs
+    device = model.shims[0].device
+    kwargs = {
+        "input_ids": torch.from_numpy(batch.input_ids).to(device),
+        "attention_mask": torch.from_numpy(batch.attention_mask).to(device),
+        "output_hidden": output_hidden,
+    }
+    return ArgsKwargs(args=(), kwargs=kwargs), lambda d_inputs: []
+
+
+def _convert_outputs(
+    model: Model, inputs_outputs: Tuple[Any, Tuple[torch.Tensor, ...]], is_train: bool
+) -> Tuple[Tuple[Floats2d, Optional[Floats2d]], Callable]:
+    _, outputs = inputs_outputs
+    logits_tensor = outputs[0]
+    logits = torch2xp(logits_tensor.float(), ops=model.ops)
+    hidden = torch2xp(outputs[1].float(), ops=model.ops) if len(outputs) > 1 else None
+
+    def convert_gradient(d_logits) -> ArgsKwargs:
+        d_tensor = xp2torch(d_logits, device=logits_tensor.device).to(logits_tensor.dtype)
+        return ArgsKwargs(args=(logits_tensor,), kwargs={"grad_tensors": (d_tensor,)})
+
+    return (logits, hidden), convert_gradient

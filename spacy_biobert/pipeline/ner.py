@@ -1,0 +1,291 @@
+"""The ``biobert_ner`` component: BERT token classification as spaCy entities.
+
+``predict`` turns Docs into per-token tag scores (no side effects);
+``set_annotations`` decodes them into ``doc.ents`` and keeps the encoder's
+hidden states in ``doc.tensor``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional
+
+import numpy
+import srsly
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_get_examples
+from spacy.util import ensure_path
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer
+
+from ..models.encoder import load_folder, save_folder
+from ..models.token_classifier import TokenScores, attach_encoder, get_hf_model
+from ..tags import OUTSIDE, biluo_to_bio, make_tags, split_tag, tags_to_spans
+
+ENCODER_FOLDER = "encoder"
+CFG_NAME = "cfg"
+
+DEFAULT_MODEL_CONFIG = {
+    "@architectures": "spacy_biobert.TokenClassifier.v1",
+    "encoder": "dmis-lab/biobert-base-cased-v1.2",
+    "window": 128,
+    "stride": 96,
+}
+
+
+@Language.factory(
+    "biobert_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.tensor"],
+    default_config={
+        "model": DEFAULT_MODEL_CONFIG,
+        "store_hidden": True,
+        "scorer": {"@scorers": "spacy_biobert.entity_scorer.v1"},
+    },
+    default_score_weights={
+        "ents_f": 1.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
+    },
+)
+def make_biobert_ner(
+    nlp: Language,
+    name: str,
+    model: Model,
+    store_hidden: bool,
+    scorer: Optional[Callable],
+) -> "BiobertNer":
+    return BiobertNer(nlp.vocab, model, name, store_hidden=store_hidden, scorer=scorer)
+
+
+def score_entities(examples: Iterable[Example], **kwargs) -> Dict[str, object]:
+    """Score ``doc.ents`` as exact (start, end, label) matches: ents_p/r/f and ents_per_type."""
+    return get_ner_prf(examples, **kwargs)
+
+
+def make_entity_scorer() -> Callable:
+    return score_entities
+
+
+class BiobertNer(TrainablePipe):
+    """Tag entities with a BERT encoder and a token-classification head.
+
+    Each spaCy token takes the tag predicted at its first word piece.  Tags are
+    BIO with types (``B-Disease``), collected from the training data at
+    ``initialize``; decoding follows conlleval (see ``tags_to_spans``).
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "biobert_ner",
+        *,
+        store_hidden: bool = True,
+        scorer: Optional[Callable] = score_entities,
+    ):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg = {"labels": [], "store_hidden": store_hidden}
+        self.model.attrs["output_hidden"] = store_hidden
+
+    @property
+    def labels(self) -> List[str]:
+        """The entity labels, e.g. ``["Chemical", "Disease"]``."""
+        return list(self.cfg["labels"])
+
+    @property
+    def tags(self) -> List[str]:
+        """The BIO tags, in the order of the head's rows."""
+        return make_tags(self.cfg["labels"])
+
+    def add_label(self, label: str) -> int:
+        if self.model.layers:
+            raise ValueError(
+                f"Cannot add the label {label!r}: biobert_ner's head is already built "
+                f"for {self.labels}. Give all labels before nlp.initialize()."
+            )
+        if label in self.cfg["labels"]:
+            return 0
+        if not label.strip() or label != label.strip() or label == OUTSIDE:
+            raise ValueError(
+                f"Invalid entity label {label!r}: expected a non-empty type name "
+                "without surrounding spaces, other than 'O'."
+            )
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        return 1
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        """Collect the entity labels and load the pretrained encoder with a new head.
+
+        Args:
+            labels: the entity labels; by default every label of the gold
+                entities in ``get_examples()``.
+        """
+        validate_get_examples(get_examples, "BiobertNer.initialize")
+        if labels is None:
+            found = set()
+            for example in get_examples():
+                found.update(ent.label_ for ent in example.reference.ents)
+            labels = sorted(found)
+        if not labels:
+            raise ValueError(
+                "biobert_ner found no entities in the training data, so it has no "
+                "labels to learn. Check the corpus (for untyped B/I/O files, set "
+                "entity_type in the reader) or give [initialize.components.<name>.labels]."
+            )
+        self.cfg["labels"] = sorted(labels)
+        self.model.attrs["tags"] = self.tags
+        self.model.initialize()
+
+    def predict(self, docs: Iterable[Doc]) -> TokenScores:
+        return self.model.predict(list(docs))
+
+    def set_annotations(self, docs: Iterable[Doc], scores: TokenScores) -> None:
+        tags = self.tags
+        for i, doc in enumerate(docs):
+            tag_ids = scores.logits[i].argmax(axis=1)
+            tag_ids = tag_ids.get() if hasattr(tag_ids, "get") else tag_ids
+            doc_tags = [
+                tags[tag_id] if has_piece else None
+                for tag_id, has_piece in zip(tag_ids.tolist(), scores.has_piece[i])
+            ]
+            doc.ents = [
+                Span(doc, start, end, label=label)
+                for start, end, label in tags_to_spans(doc_tags)
+            ]
+            if scores.hidden is not None and scores.hidden[i].shape[1] > 0:
+                doc.tensor = self.model.ops.to_numpy(scores.hidden[i])
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples.
+
+        ``drop`` is not used: the encoder applies its own dropout
+        (``hidden_dropout_prob`` in its config) while training.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_get_examples(lambda: examples, "BiobertNer.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_logits = self.get_loss(examples, scores)
+        backprop(d_logits)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: TokenScores):
+        """Return the mean cross-entropy over gold-tagged tokens and its gradient per Doc.
+
+        Tokens whose gold tag is unknown (tokenizations disagree) or that have
+        no word piece add nothing to the loss.
+        """
+        ops = self.model.ops
+        tag_index = {tag: i for i, tag in enumerate(self.tags)}
+        golds, masks = [], []
+        for example, has_piece in zip(examples, scores.has_piece):
+            gold_ids = numpy.zeros(len(example.predicted), dtype="int64")
+            mask = numpy.array(has_piece, dtype="float32")
+            for i, biluo in enumerate(example.get_aligned_ner()):
+                tag = biluo_to_bio(biluo)
+                if tag is None:
+                    mask[i] = 0.0
+                elif tag in tag_index:
+                    gold_ids[i] = tag_index[tag]
+                else:
+                    raise ValueError(
+                        f"Unknown entity label {split_tag(tag)[1]!r} in the gold data "
+                        f"of {self.name!r}, which knows {self.labels}. Add it to "
+                        "[initialize.components.<name>.labels] or to the training data."
+                    )
+            golds.append(gold_ids)
+            masks.append(mask)
+        n_scored = max(float(sum(mask.sum() for mask in masks)), 1.0)
+        loss = 0.0
+        d_logits = []
+        for logits, gold_ids, mask in zip(scores.logits, golds, masks):
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            probs = ops.xp.exp(shifted)
+            probs /= probs.sum(axis=1, keepdims=True)
+            gold = ops.asarray(gold_ids)
+            mask_xp = ops.asarray(mask)
+            rows = ops.xp.arange(len(gold_ids))
+            loss -= float((ops.xp.log(probs[rows, gold] + 1e-12) * mask_xp).sum())
+            d = probs
+            d[rows, gold] -= 1.0
+            d *= mask_xp[:, None] / n_scored
+            d_logits.append(d)
+        return loss / n_scored, d_logits
+
+    # Serialization: the encoder is written as safetensors with its config and
+    # tokenizer files; thinc's own byte format is not used, because it pickles
+    # torch weights.
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / CFG_NAME, self.cfg)
+        hf_model = get_hf_model(self.model)
+        save_folder(path / ENCODER_FOLDER, hf_model, self.model.attrs["tokenizer"])
+
+    def from_disk(self, path, *, exclude=tuple()) -> "BiobertNer":
+        path = ensure_path(path)
+        cfg_path = path / CFG_NAME
+        if not cfg_path.is_file():
+            raise FileNotFoundError(
+                f"Missing {cfg_path}: this folder was not written by biobert_ner's "
+                "to_disk. Load the whole pipeline folder with spacy.load()."
+            )
+        self.cfg.update(srsly.read_json(cfg_path))
+        self.model.attrs["tags"] = self.tags
+        self.model.attrs["output_hidden"] = self.cfg["store_hidden"]
+        hf_model, tokenizer = load_folder(path / ENCODER_FOLDER, self.tags)
+        attach_encoder(self.model, hf_model, tokenizer)
+        return self
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.to_disk(tmp)
+            files = {
+                str(file.relative_to(tmp)): file.read_bytes()
+                for file in Path(tmp).rglob("*")
+                if file.is_file()
+            }
+        return srsly.msgpack_dumps(files)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "BiobertNer":
+        files = srsly.msgpack_loads(bytes_data)
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            for name, data in files.items():
+                target = tmp / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            self.from_disk(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self
