@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
+from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
     AutoModelForTokenClassification,
@@ -152,7 +153,7 @@ def load_folder(
         model = AutoModelForTokenClassification.from_pretrained(
             path, local_files_only=True, use_safetensors=True
         )
-    except (OSError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         raise EncoderLoadError(
             f"Could not read the encoder weights in {path / WEIGHTS_NAME}: {error}\n"
             "The file may be truncated or corrupt; save the pipeline again."

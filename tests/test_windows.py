@@ -1,0 +1,46 @@
+import numpy
+import pytest
+
+from spacy_biobert.models.windows import EncodedDoc, plan_windows, window_starts
+
+
+@pytest.mark.parametrize("n_pieces", [1, 5, 6, 7, 100, 1001])
+def test_window_starts_cover_every_piece(n_pieces):
+    length, stride = 6, 4
+    starts = window_starts(n_pieces, length, stride)
+    covered = numpy.zeros(n_pieces, dtype=bool)
+    for start in starts:
+        assert 0 <= start and start + min(length, n_pieces) <= n_pieces
+        covered[start : start + length] = True
+    assert covered.all()
+
+
+def test_plan_reads_every_token_once_per_covering_window():
+    # 3 documents: 10 tokens of 2 pieces each, an empty one, and 1 token of 1 piece.
+    docs = [
+        EncodedDoc(numpy.arange(100, 120), numpy.arange(0, 20, 2)),
+        EncodedDoc(numpy.zeros(0, dtype="int64"), numpy.zeros(0, dtype="int64")),
+        EncodedDoc(numpy.array([7]), numpy.array([0])),
+    ]
+    plan = plan_windows(
+        docs, window=8, stride=4, windows_per_batch=2, cls_id=1, sep_id=2, pad_id=0
+    )
+    assert plan.n_tokens == [10, 0, 1]
+    assert (plan.counts >= 1).all()
+    for batch in plan.batches:
+        assert batch.input_ids.shape[1] <= 8
+        assert (batch.input_ids[:, 0] == 1).all()
+        # Each occurrence points at the first piece of its token.
+        for row, col, target in zip(batch.rows, batch.cols, batch.targets):
+            if target < 10:
+                assert batch.input_ids[row, col] == 100 + 2 * target
+            else:
+                assert batch.input_ids[row, col] == 7
+
+
+def test_plan_marks_tokens_without_pieces():
+    docs = [EncodedDoc(numpy.array([5, 6]), numpy.array([0, -1, 1]))]
+    plan = plan_windows(
+        docs, window=8, stride=4, windows_per_batch=4, cls_id=1, sep_id=2, pad_id=0
+    )
+    assert plan.counts.tolist() == [1, 0, 1]
