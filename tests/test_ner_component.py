@@ -225,10 +225,9 @@ def run_fresh_python(code: str, env_extra=None) -> str:
 
 def test_factory_found_without_import(tiny_encoder):
     code = (
-        "import spacy, sys\n"
+        "import spacy\n"
         "nlp = spacy.blank('en')\n"
         f"nlp.add_pipe('biobert_ner', config={{'model': {{'encoder': {str(tiny_encoder)!r}}}}})\n"
-        "assert 'spacy_biobert' not in sys.modules or True\n"
         "print(nlp.pipe_names)\n"
     )
     assert run_fresh_python(code).strip() == "['biobert_ner']"

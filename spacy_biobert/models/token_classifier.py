@@ -228,9 +228,8 @@ def encode_docs(
 def forward(
     model: Model, docs: List[Doc], is_train: bool
 ) -> Tuple[TokenScores, Callable]:
+    get_hf_model(model)  # raises an explanation when no weights are loaded yet
     tokenizer = model.attrs["tokenizer"]
-    if tokenizer is None or not model.layers:
-        get_hf_model(model)  # raises the explanation
     wrapper = model.layers[0]
     ops = model.ops
     n_tags = len(model.attrs["tags"])

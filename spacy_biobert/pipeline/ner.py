@@ -93,7 +93,8 @@ class BiobertNer(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg = {"labels": [], "store_hidden": store_hidden}
+        self.cfg = {"labels": []}
+        self.store_hidden = store_hidden
         self.model.attrs["output_hidden"] = store_hidden
 
     @property
@@ -262,7 +263,6 @@ class BiobertNer(TrainablePipe):
             )
         self.cfg.update(srsly.read_json(cfg_path))
         self.model.attrs["tags"] = self.tags
-        self.model.attrs["output_hidden"] = self.cfg["store_hidden"]
         hf_model, tokenizer = load_folder(path / ENCODER_FOLDER, self.tags)
         attach_encoder(self.model, hf_model, tokenizer)
         return self
