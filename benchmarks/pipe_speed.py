@@ -17,17 +17,7 @@ from pathlib import Path
 import spacy
 
 from spacy_biobert.readers.iob import read_iob
-
-
-def read_abstracts(path: Path) -> list:
-    texts = []
-    title = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "|t|" in line[:20]:
-            title = line.split("|", 2)[2]
-        elif "|a|" in line[:20]:
-            texts.append(f"{title} {line.split('|', 2)[2]}")
-    return texts
+from spacy_biobert.readers.pubtator import read_pubtator
 
 
 def time_pipe(nlp, texts, batch_size: int) -> tuple:
@@ -52,7 +42,10 @@ def main() -> None:
         " ".join(sentence.words)
         for sentence in read_iob(args.data / "ncbi_disease/iob/test.tsv", entity_type="Disease")
     ]
-    abstracts = read_abstracts(args.data / "ncbi_disease/pubtator/NCBItestset_corpus.txt")
+    abstracts = [
+        document.text
+        for document in read_pubtator(args.data / "ncbi_disease/pubtator/NCBItestset_corpus.txt")
+    ]
     time_pipe(nlp, sentences[:64], args.batch_size)  # warm-up
 
     print(f"{'input':<22} {'docs':>5} {'words':>7} {'entities':>8} {'seconds':>8} {'words/s':>8}")

@@ -2,35 +2,18 @@
 
 Usage: python scripts/tag_abstract.py PIPELINE PUBTATOR_FILE [--index N]
 
-The text is the title, a space and the abstract, as in PubTator; entities that
-match a gold mention exactly (offsets and all) are marked with a check.
+The text is the title, a space and the abstract, as in PubTator. The gold
+column says whether a gold mention has exactly the entity's offsets.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import List, Tuple
 
 import spacy
 
-
-def read_pubtator_document(path: Path, index: int) -> Tuple[str, str, List[Tuple[int, int]]]:
-    """Return (PMID, text, gold mention offsets) of the index-th document of a PubTator file."""
-    blocks = [b for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip()]
-    if not 0 <= index < len(blocks):
-        raise SystemExit(f"{path} has {len(blocks)} documents; --index {index} is out of range.")
-    title = abstract = pmid = ""
-    gold = []
-    for line in blocks[index].splitlines():
-        if "|t|" in line[:20]:
-            pmid, _, title = line.split("|", 2)
-        elif "|a|" in line[:20]:
-            abstract = line.split("|", 2)[2]
-        elif line.strip():
-            fields = line.split("\t")
-            gold.append((int(fields[1]), int(fields[2])))
-    return pmid, f"{title} {abstract}", gold
+from spacy_biobert.readers.pubtator import read_pubtator
 
 
 def main() -> None:
@@ -41,11 +24,18 @@ def main() -> None:
     args = parser.parse_args()
 
     nlp = spacy.load(args.pipeline)
-    pmid, text, gold = read_pubtator_document(args.pubtator, args.index)
-    doc = nlp(text)
-    gold_offsets = set(gold)
-    print(f"PMID {pmid}: {len(text)} characters, {len(doc.ents)} entities "
-          f"({len(gold)} gold mentions); hidden states: {doc.tensor.shape}")
+    documents = list(read_pubtator(args.pubtator))
+    if not 0 <= args.index < len(documents):
+        raise SystemExit(
+            f"{args.pubtator} has {len(documents)} documents; --index {args.index} is out of range."
+        )
+    document = documents[args.index]
+    doc = nlp(document.text)
+    gold_offsets = {(mention.start, mention.end) for mention in document.mentions}
+    print(
+        f"PMID {document.doc_id}: {len(document.text)} characters, {len(doc.ents)} entities "
+        f"({len(gold_offsets)} gold mentions); hidden states: {doc.tensor.shape}"
+    )
     print(f"{'start':>6} {'end':>6}  {'label':<10} gold  text")
     for ent in doc.ents:
         mark = "yes" if (ent.start_char, ent.end_char) in gold_offsets else "no"

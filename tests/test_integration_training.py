@@ -11,6 +11,7 @@ import pytest
 import spacy
 
 from spacy_biobert.cli.convert import convert
+from spacy_biobert.readers.pubtator import read_pubtator
 
 pytestmark = pytest.mark.integration
 
@@ -60,21 +61,10 @@ def test_evaluate_reports_entity_scores(trained_minilm, shared_data, tmp_path):
     assert scores["ents_per_type"]["Disease"]["f"] == pytest.approx(scores["ents_f"])
 
 
-def read_abstracts(path: Path) -> list:
-    texts, title = [], None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "|t|" in line[:20]:
-            title = line.split("|", 2)[2]
-        elif "|a|" in line[:20]:
-            texts.append(f"{title} {line.split('|', 2)[2]}")
-    return texts
-
-
 def test_raw_abstracts_keep_text_and_offsets(trained_minilm, shared_data):
     nlp = spacy.load(trained_minilm)
-    abstracts = read_abstracts(
-        shared_data / "ncbi_disease" / "pubtator" / "NCBItestset_corpus.txt"
-    )
+    path = shared_data / "ncbi_disease" / "pubtator" / "NCBItestset_corpus.txt"
+    abstracts = [document.text for document in read_pubtator(path)]
     assert len(abstracts) == 100
     docs = list(nlp.pipe(abstracts, batch_size=16))
     n_entities = 0
