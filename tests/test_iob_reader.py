@@ -106,3 +106,56 @@ def test_convert_failure_keeps_earlier_output(tmp_path, capsys):
     assert cli_main(["convert", str(bad), str(output)]) == 1
     assert output.read_bytes() == b"earlier output"
     assert "bad.tsv, line 1" in capsys.readouterr().err
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("Aspirin\tO\nS\u00f6gren\tB-Disease\n".encode("latin-1"))
+    with pytest.raises(CorpusFormatError, match=r"latin1.tsv, line 2: invalid UTF-8"):
+        list(read_iob(path))
+
+
+@pytest.mark.parametrize("line", ["\tO", "a \tB-X", "a b\tO"])
+def test_token_with_whitespace_is_rejected(tmp_path, line):
+    with pytest.raises(CorpusFormatError, match="line 1: invalid token"):
+        list(read_iob(write(tmp_path, line + "\n")))
+
+
+@pytest.mark.parametrize("entity_type", ["", "O", "Dis ease"])
+def test_invalid_entity_type_is_rejected(tmp_path, entity_type):
+    with pytest.raises(ValueError, match="Invalid entity type"):
+        list(read_iob(write(tmp_path, UNTYPED), entity_type=entity_type))
+
+
+def test_convert_requires_spacy_suffix(tmp_path, capsys):
+    source = write(tmp_path, TYPED)
+    assert cli_main(["convert", str(source), str(tmp_path / "out_file")]) == 1
+    assert "expected a name ending in .spacy" in capsys.readouterr().err
+    assert not (tmp_path / "out_file").exists()
+
+
+def test_convert_never_overwrites_its_input(tmp_path, capsys):
+    source = write(tmp_path, TYPED, name="data.spacy")
+    before = source.read_bytes()
+    assert cli_main(["convert", str(source), str(source)]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+def test_convert_unwritable_output_names_it(tmp_path, capsys):
+    source = write(tmp_path, TYPED)
+    output = source / "data.spacy"  # a folder that is a file cannot be created
+    assert cli_main(["convert", str(source), str(output)]) == 1
+    message = capsys.readouterr().err
+    assert f"Could not write {output}" in message
+    assert ".tmp" not in message
+
+
+def test_convert_output_uses_umask(tmp_path):
+    import os
+
+    output = tmp_path / "data.spacy"
+    cli_main(["convert", str(write(tmp_path, TYPED)), str(output)])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -157,6 +157,29 @@ def test_hidden_states_are_the_encoders_last_layer(trained):
     numpy.testing.assert_allclose(doc.tensor, expected, atol=1e-5)
 
 
+def test_hidden_state_shape_independent_of_batch(trained):
+    nlp, _ = trained
+    texts = ["   ", "patients with breast cancer", ""]
+    alone = [nlp(text).tensor.shape for text in texts]
+    batched = [doc.tensor.shape for doc in nlp.pipe(texts)]
+    assert alone == batched == [(1, 32), (4, 32), (0, 32)]
+
+
+def test_add_label_before_initialize_is_kept(tiny_encoder):
+    nlp = make_nlp(tiny_encoder)
+    ner = nlp.get_pipe("ner")
+    ner.add_label("Gene")
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    assert ner.labels == ["Disease", "Gene"]
+
+
+def test_missing_encoder_setting_says_what_to_set():
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="--paths.encoder"):
+        nlp.add_pipe("biobert_ner", config={"model": {"encoder": None}})
+
+
 def test_store_hidden_off_leaves_tensor_empty(tiny_encoder):
     nlp = spacy.blank("en")
     nlp.add_pipe(
@@ -174,12 +197,24 @@ def test_bad_config_value_fails_before_weights_load(tmp_path):
     with pytest.raises(ValueError) as error:
         nlp.add_pipe(
             "biobert_ner",
-            config={"model": {"encoder": str(missing_encoder), "window": 4, "stride": 10}},
+            config={
+                "model": {"encoder": str(missing_encoder), "window": 4, "windows_per_batch": 0}
+            },
         )
     message = str(error.value)
+    # Every invalid setting is listed at once.
     assert "window = 4: expected at least 8" in message
-    assert "stride = 10" in message
+    assert "windows_per_batch = 0: expected at least 1" in message
     assert "no_such_encoder" not in message
+
+
+def test_stride_longer_than_window_is_rejected(tiny_encoder):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="stride = 1000: expected 1 to window - 2 = 30"):
+        nlp.add_pipe(
+            "biobert_ner",
+            config={"model": {"encoder": str(tiny_encoder), "window": 32, "stride": 1000}},
+        )
 
 
 def test_window_larger_than_encoder_is_rejected(tiny_encoder):

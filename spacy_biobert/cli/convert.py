@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -21,26 +20,52 @@ def convert(
 
     The output is written to a temporary file first, so a failure leaves any
     earlier output in place.  Returns the number of Docs written.
+
+    Raises:
+        ValueError: when the output is not a ``.spacy`` path or is the input.
+        OSError: when the output cannot be written, naming the output path.
     """
     input_path = Path(input_path)
     output_path = Path(output_path)
     if output_path.is_dir():
         output_path = output_path / f"{input_path.stem}.spacy"
+    if output_path.suffix != ".spacy":
+        raise ValueError(
+            f"Invalid output path {str(output_path)!r}: expected a name ending in "
+            ".spacy (spacy evaluate and spacy train read only .spacy files) or a folder."
+        )
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise ValueError(f"The output {output_path} is the input file; choose another name.")
+
     vocab = spacy.blank(lang).vocab
     doc_bin = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
     for doc in read_iob_docs(input_path, vocab, entity_type):
         doc_bin.add(doc)
+    try:
+        _write_atomically(doc_bin, output_path)
+    except OSError as error:
+        raise OSError(
+            f"Could not write {output_path}: {error.strerror or error}. Check that "
+            "the folder exists and is writable."
+        ) from error
+    print(f"Wrote {len(doc_bin)} docs to {output_path}")
+    return len(doc_bin)
+
+
+def _write_atomically(doc_bin: DocBin, output_path: Path) -> None:
     output_path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(dir=output_path.parent, suffix=".tmp")
     os.close(handle)
     try:
         doc_bin.to_disk(tmp_name)
+        # mkstemp creates the file readable by its owner only; use the usual umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, output_path)
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
-    print(f"Wrote {len(doc_bin)} docs to {output_path}")
-    return len(doc_bin)
 
 
 def add_parser(subparsers) -> None:

@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ..readers.iob import CorpusFormatError
 from . import convert
 
 
@@ -20,7 +19,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (CorpusFormatError, FileNotFoundError) as error:
+    except (ValueError, OSError, ImportError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -42,8 +42,8 @@ class TokenScores:
         word piece for the token (whitespace, control characters), so its logits
         are zeros and carry no prediction.
     hidden: per Doc, shape (n_tokens, hidden_size): the encoder's last hidden
-        state at each token's first word piece; None during training or when
-        the component does not keep hidden states.
+        state at each token's first word piece, zeros for tokens without a word
+        piece; None during training or when the component keeps no hidden states.
     """
 
     logits: List[Floats2d]
@@ -71,7 +71,7 @@ class _HeadOutputs(torch.nn.Module):
 
 
 def build_token_classifier(
-    encoder: str,
+    encoder: Optional[str],
     window: int = 128,
     stride: int = 96,
     windows_per_batch: int = 64,
@@ -103,10 +103,13 @@ def build_token_classifier(
     """
     problems = []
     if not encoder:
-        problems.append("encoder is empty: give a Hugging Face model name or a folder")
+        problems.append(
+            f"encoder = {encoder!r}: give a Hugging Face model name or a local folder "
+            "(with spacy train: --paths.encoder NAME_OR_FOLDER)"
+        )
     if window < MIN_WINDOW:
         problems.append(f"window = {window}: expected at least {MIN_WINDOW} word pieces")
-    if not 1 <= stride <= window - 2:
+    elif not 1 <= stride <= window - 2:
         problems.append(
             f"stride = {stride}: expected 1 to window - 2 = {window - 2} word pieces, "
             "so that consecutive windows overlap or touch"
@@ -248,6 +251,9 @@ def forward(
     n_total = int(sum(plan.n_tokens))
     logits = ops.alloc2f(n_total, n_tags)
     hidden = None
+    if output_hidden:
+        hidden_size = get_hf_model(model).config.hidden_size
+        hidden = ops.alloc2f(n_total, hidden_size)
     batch_backprops = []
     for batch in plan.batches:
         (window_logits, window_hidden), backprop_batch = wrapper(
@@ -256,8 +262,6 @@ def forward(
         rows, cols, targets = (ops.asarray(a) for a in (batch.rows, batch.cols, batch.targets))
         ops.scatter_add(logits, targets, window_logits[rows, cols])
         if output_hidden:
-            if hidden is None:
-                hidden = ops.alloc2f(n_total, window_hidden.shape[-1])
             ops.scatter_add(hidden, targets, window_hidden[rows, cols])
         batch_backprops.append((batch, window_logits.shape, backprop_batch))
 
@@ -270,9 +274,7 @@ def forward(
     scores = TokenScores(
         logits=list(ops.xp.split(logits, splits)),
         has_piece=list(numpy.split(has_piece, splits)),
-        hidden=list(ops.xp.split(hidden, splits)) if hidden is not None else (
-            [ops.alloc2f(n, 0) for n in plan.n_tokens] if output_hidden else None
-        ),
+        hidden=list(ops.xp.split(hidden, splits)) if hidden is not None else None,
     )
 
     def backprop(d_logits: List[Floats2d]) -> List[Doc]:

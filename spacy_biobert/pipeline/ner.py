@@ -134,13 +134,20 @@ class BiobertNer(TrainablePipe):
 
         Args:
             labels: the entity labels; by default every label of the gold
-                entities in ``get_examples()``.
+                entities in ``get_examples()`` and every label added with ``add_label``.
         """
         validate_get_examples(get_examples, "BiobertNer.initialize")
         if labels is None:
-            found = set()
+            found = set(self.cfg["labels"])  # labels given earlier with add_label
+            n_examples = 0
             for example in get_examples():
+                n_examples += 1
                 found.update(ent.label_ for ent in example.reference.ents)
+            if n_examples == 0:
+                raise ValueError(
+                    "biobert_ner got no training examples at initialize. Check that "
+                    "paths.train names a non-empty corpus file."
+                )
             labels = sorted(found)
         if not labels:
             raise ValueError(
@@ -168,7 +175,7 @@ class BiobertNer(TrainablePipe):
                 Span(doc, start, end, label=label)
                 for start, end, label in tags_to_spans(doc_tags)
             ]
-            if scores.hidden is not None and scores.hidden[i].shape[1] > 0:
+            if scores.hidden is not None:
                 doc.tensor = self.model.ops.to_numpy(scores.hidden[i])
 
     def update(

@@ -3,7 +3,8 @@
 Tags are ``O``, ``B``/``I`` (untyped, as in BioBERT's NCBI-disease and BC2GM
 files) or ``B-<type>``/``I-<type>``.  Untyped tags need ``entity_type``, the
 label their entities get.  CRLF line ends and a UTF-8 byte-order mark are
-accepted; ``-DOCSTART-`` lines (CoNLL style) are skipped.
+accepted; ``-DOCSTART-`` lines (CoNLL style) are skipped.  Tokens may not
+contain whitespace, because sentences are rebuilt as tokens joined by spaces.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
@@ -48,6 +49,9 @@ def read_iob(path: Path, entity_type: Optional[str] = None) -> Iterator[IobSente
             tag, an untyped tag without ``entity_type``, or a file without tokens.
     """
     path = Path(path)
+    check_entity_type(entity_type)
+    if path.is_dir():
+        raise CorpusFormatError(f"{path} is a folder; expected an IOB file.")
     if not path.is_file():
         raise FileNotFoundError(f"Corpus file not found: {path}")
     words: List[str] = []
@@ -55,9 +59,9 @@ def read_iob(path: Path, entity_type: Optional[str] = None) -> Iterator[IobSente
     first_line = 0
     n_sentences = 0
     n_orphan_inside = 0
-    with path.open(encoding="utf-8-sig", newline=None) as file:
-        for line_number, raw in enumerate(file, start=1):
-            line = raw.rstrip("\r\n")
+    with path.open("rb") as file:
+        for line_number, raw_bytes in enumerate(file, start=1):
+            line = _decode_line(path, line_number, raw_bytes).rstrip("\r\n")
             if not line.strip() or line.startswith("-DOCSTART-"):
                 if words:
                     n_orphan_inside += _count_orphan_inside(tags)
@@ -65,28 +69,7 @@ def read_iob(path: Path, entity_type: Optional[str] = None) -> Iterator[IobSente
                     n_sentences += 1
                     words, tags = [], []
                 continue
-            fields = line.split("\t")
-            if len(fields) != 2 or not fields[0]:
-                raise CorpusFormatError(
-                    f"{path}, line {line_number}: expected 'token<TAB>tag' (two "
-                    f"tab-separated fields), found {len(fields)} field(s): {line[:80]!r}. "
-                    "Separate token and tag with one tab; sentences with a blank line."
-                )
-            word, tag = fields[0], fields[1].strip()
-            if not TAG_PATTERN.match(tag):
-                raise CorpusFormatError(
-                    f"{path}, line {line_number}: invalid tag {tag!r}; expected 'O', "
-                    "'B', 'I', 'B-<type>' or 'I-<type>'."
-                )
-            if tag in ("B", "I"):
-                if not entity_type:
-                    raise CorpusFormatError(
-                        f"{path}, line {line_number}: the tag {tag!r} has no entity "
-                        "type. Give the type for this untyped file, e.g. "
-                        "entity_type = \"Disease\" in the reader's config or "
-                        "--entity-type Disease on the command line."
-                    )
-                tag = f"{tag}-{entity_type}"
+            word, tag = _parse_line(path, line_number, line, entity_type)
             if not words:
                 first_line = line_number
             words.append(word)
@@ -103,6 +86,64 @@ def read_iob(path: Path, entity_type: Optional[str] = None) -> Iterator[IobSente
             "entity, as in conlleval.",
             path,
             n_orphan_inside,
+        )
+
+
+def _decode_line(path: Path, line_number: int, raw_bytes: bytes) -> str:
+    if line_number == 1 and raw_bytes.startswith(b"\xef\xbb\xbf"):
+        raw_bytes = raw_bytes[3:]
+    try:
+        return raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorpusFormatError(
+            f"{path}, line {line_number}: invalid UTF-8 at byte {error.start} of the "
+            "line. Save the file as UTF-8."
+        ) from error
+
+
+def _parse_line(
+    path: Path, line_number: int, line: str, entity_type: Optional[str]
+) -> Tuple[str, str]:
+    """Return the token and its typed tag from one ``token<TAB>tag`` line."""
+    fields = line.split("\t")
+    if len(fields) != 2:
+        raise CorpusFormatError(
+            f"{path}, line {line_number}: expected 'token<TAB>tag' (two "
+            f"tab-separated fields), found {len(fields)} field(s): {line[:80]!r}. "
+            "Separate token and tag with one tab; sentences with a blank line."
+        )
+    word, tag = fields[0], fields[1].strip()
+    if not word or any(character.isspace() for character in word):
+        raise CorpusFormatError(
+            f"{path}, line {line_number}: invalid token {word!r}: a token must be "
+            "non-empty and contain no whitespace. Put one token on each line."
+        )
+    if not TAG_PATTERN.match(tag):
+        raise CorpusFormatError(
+            f"{path}, line {line_number}: invalid tag {tag!r}; expected 'O', "
+            "'B', 'I', 'B-<type>' or 'I-<type>'."
+        )
+    if tag in ("B", "I"):
+        if not entity_type:
+            raise CorpusFormatError(
+                f"{path}, line {line_number}: the tag {tag!r} has no entity type. "
+                "Give the type of this untyped file: entity_type = \"Disease\" in "
+                "the reader's config (spacy train: --corpora.train.entity_type "
+                "Disease --corpora.dev.entity_type Disease), or --entity-type "
+                "Disease for python -m spacy_biobert convert."
+            )
+        tag = f"{tag}-{entity_type}"
+    return word, tag
+
+
+def check_entity_type(entity_type: Optional[str]) -> None:
+    """Raise ValueError unless ``entity_type`` is None or a usable entity label."""
+    if entity_type is None:
+        return
+    if not entity_type or entity_type == "O" or any(c.isspace() for c in entity_type):
+        raise ValueError(
+            f"Invalid entity type {entity_type!r}: expected a non-empty label "
+            "without whitespace, other than 'O', e.g. 'Disease'."
         )
 
 
