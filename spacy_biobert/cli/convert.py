@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import spacy
 from spacy.tokens import DocBin
 
+from ..readers.common import atomic_output
 from ..readers.iob import read_iob_docs
 
 
@@ -42,7 +41,8 @@ def convert(
     for doc in read_iob_docs(input_path, vocab, entity_type):
         doc_bin.add(doc)
     try:
-        _write_atomically(doc_bin, output_path)
+        with atomic_output(output_path, binary=True) as stream:
+            stream.write(doc_bin.to_bytes())
     except OSError as error:
         raise OSError(
             f"Could not write {output_path}: {error.strerror or error}. Check that "
@@ -50,22 +50,6 @@ def convert(
         ) from error
     print(f"Wrote {len(doc_bin)} docs to {output_path}")
     return len(doc_bin)
-
-
-def _write_atomically(doc_bin: DocBin, output_path: Path) -> None:
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=output_path.parent, suffix=".tmp")
-    os.close(handle)
-    try:
-        doc_bin.to_disk(tmp_name)
-        # mkstemp creates the file readable by its owner only; use the usual umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, output_path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
 
 
 def add_parser(subparsers) -> None:

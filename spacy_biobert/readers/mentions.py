@@ -97,8 +97,9 @@ class Defect:
     """A problem found in a corpus: where, of which kind, and what was done about it."""
 
     location: str
-    # Readers report "text_mismatch", "duplicate_id" and "missing_blank_line". to_doc
-    # reports "misaligned_mention", "mention_without_tokens" and "overlapping_mentions".
+    # A short name such as "text_mismatch" or "duplicate_id"; each reader's
+    # docstring lists the kinds it reports, and to_doc reports
+    # "misaligned_mention", "mention_without_tokens" and "overlapping_mentions".
     kind: str
     message: str
 

@@ -28,23 +28,23 @@ from __future__ import annotations
 
 import codecs
 import logging
-import os
 import re
-import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .iob import CorpusFormatError
+from .common import (
+    DUPLICATE_ID_POLICIES,
+    TEXT_MISMATCH_POLICIES,
+    DefectReport,
+    atomic_output,
+    search_nearby,
+)
 from .mentions import AnnotatedDocument, Defect, Mention, Passage, Relation
 
 logger = logging.getLogger(__name__)
 
-TEXT_MISMATCH_POLICIES = ("keep", "search", "skip", "error")
-DUPLICATE_ID_POLICIES = ("keep", "skip")
-# Defects of one kind beyond this many per file are counted, not logged one by one.
-MAX_LOGGED_PER_KIND = 10
 
 TEXT_LINE = re.compile(r"([^\t|]+)\|([ta])\|(.*)", re.DOTALL)
 INTEGER = re.compile(r"-?[0-9]+")
@@ -105,7 +105,7 @@ def read_pubtator(
     if not path.is_file():
         raise FileNotFoundError(f"Corpus file not found: {path}")
 
-    report = _DefectReport(path, defects)
+    report = DefectReport(path, defects, logger)
     parser = _Parser(path, report, on_text_mismatch, search_window, on_duplicate_id)
     with path.open("rb") as file:
         for line_number, raw in enumerate(file, start=1):
@@ -165,17 +165,8 @@ def write_pubtator(
     """
     if hasattr(target, "write"):
         return _write_blocks(documents, target)
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            count = _write_blocks(documents, stream)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-    return count
+    with atomic_output(Path(target)) as stream:
+        return _write_blocks(documents, stream)
 
 
 def _write_blocks(documents: Iterable[AnnotatedDocument], stream: IO[str]) -> int:
@@ -246,33 +237,6 @@ def _decode_line(path: Path, line_number: int, raw: bytes) -> str:
     return line
 
 
-class _DefectReport:
-    """Collects defects and logs them, rate-limited per kind."""
-
-    def __init__(self, path: Path, defects: Optional[List[Defect]]):
-        self.path = path
-        self.defects = defects
-        self.counts: Counter = Counter()
-
-    def add(self, location: str, kind: str, message: str) -> None:
-        if self.defects is not None:
-            self.defects.append(Defect(location, kind, message))
-        self.counts[kind] += 1
-        if self.counts[kind] <= MAX_LOGGED_PER_KIND:
-            logger.warning("%s: %s", location, message)
-
-    def log_summary(self) -> None:
-        for kind, count in sorted(self.counts.items()):
-            if count > MAX_LOGGED_PER_KIND:
-                logger.warning(
-                    "%s: %d defects of kind %r in all; the first %d are logged above.",
-                    self.path,
-                    count,
-                    kind,
-                    MAX_LOGGED_PER_KIND,
-                )
-
-
 @dataclass
 class _OpenDocument:
     doc_id: str
@@ -290,7 +254,7 @@ class _Parser:
     def __init__(
         self,
         path: Path,
-        report: _DefectReport,
+        report: DefectReport,
         on_text_mismatch: str,
         search_window: int,
         on_duplicate_id: str,
@@ -489,7 +453,7 @@ class _Parser:
 
         found = None
         if self.on_text_mismatch == "search":
-            found = _search_nearby(text, mention.text, mention.start, self.search_window)
+            found = search_nearby(text, mention.text, mention.start, self.search_window)
         if found is None:
             outcome = "the mention is left out"
             if self.on_text_mismatch == "search":
@@ -543,19 +507,3 @@ def _parse_offset(location: str, fields: List[str], number: int, name: str) -> i
     return int(value)
 
 
-def _search_nearby(
-    text: str, mention_text: str, start: int, window: int
-) -> Optional[Tuple[int, int]]:
-    """Return the offsets of the mention text nearest ``start``, at most ``window`` away."""
-    for candidate in dict.fromkeys((mention_text, mention_text.strip())):
-        if not candidate:
-            continue
-        positions = []
-        position = text.find(candidate, max(0, start - window))
-        while position != -1 and position <= start + window:
-            positions.append(position)
-            position = text.find(candidate, position + 1)
-        if positions:
-            best = min(positions, key=lambda p: (abs(p - start), p))
-            return best, best + len(candidate)
-    return None

@@ -1,0 +1,97 @@
+"""What every corpus reader and writer shares: defect reporting, mention repair, atomic writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator, List, Optional, Tuple
+
+from .mentions import Defect
+
+TEXT_MISMATCH_POLICIES = ("keep", "search", "skip", "error")
+DUPLICATE_ID_POLICIES = ("keep", "skip")
+# Defects of one kind beyond this many per file are counted, not logged one by one.
+MAX_LOGGED_PER_KIND = 10
+
+
+class DefectReport:
+    """Collects the defects of one file and logs them, at most MAX_LOGGED_PER_KIND of each kind."""
+
+    def __init__(self, path: Path, defects: Optional[List[Defect]], logger: logging.Logger):
+        self.path = path
+        self.defects = defects
+        self.logger = logger
+        self.counts: Counter = Counter()
+
+    def add(self, location: str, kind: str, message: str) -> None:
+        if self.defects is not None:
+            self.defects.append(Defect(location, kind, message))
+        self.counts[kind] += 1
+        if self.counts[kind] <= MAX_LOGGED_PER_KIND:
+            self.logger.warning("%s: %s", location, message)
+
+    def log_summary(self) -> None:
+        for kind, count in sorted(self.counts.items()):
+            if count > MAX_LOGGED_PER_KIND:
+                self.logger.warning(
+                    "%s: %d defects of kind %r in all; the first %d are logged above.",
+                    self.path,
+                    count,
+                    kind,
+                    MAX_LOGGED_PER_KIND,
+                )
+
+
+def search_nearby(
+    text: str, mention_text: str, start: int, window: int
+) -> Optional[Tuple[int, int]]:
+    """Return the offsets of the mention text nearest ``start``, at most ``window`` away."""
+    for candidate in dict.fromkeys((mention_text, mention_text.strip())):
+        if not candidate:
+            continue
+        positions = []
+        position = text.find(candidate, max(0, start - window))
+        while position != -1 and position <= start + window:
+            positions.append(position)
+            position = text.find(candidate, position + 1)
+        if positions:
+            best = min(positions, key=lambda p: (abs(p - start), p))
+            return best, best + len(candidate)
+    return None
+
+
+def new_file_mode(path: Path) -> int:
+    """Return the mode of the file being replaced, or else 0o666 less the umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextmanager
+def atomic_output(path: Path, *, binary: bool = False) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` and rename it to ``path`` once the block succeeds.
+
+    A failure inside the block leaves any earlier file at ``path`` untouched
+    and removes the temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        if binary:
+            stream = os.fdopen(handle, "wb")
+        else:
+            stream = os.fdopen(handle, "w", encoding="utf-8", newline="\n")
+        with stream:
+            yield stream
+        # mkstemp creates the file readable by its owner only.
+        os.chmod(tmp_name, new_file_mode(path))
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
