@@ -86,8 +86,8 @@ def test_corpus_reader_makes_examples(tmp_path):
 
 
 def test_corpus_reader_rejects_unknown_suffix(tmp_path):
-    path = write(tmp_path, TYPED, name="data.json")
-    with pytest.raises(CorpusFormatError, match="unknown corpus format '.json'"):
+    path = write(tmp_path, TYPED, name="data.csv")
+    with pytest.raises(CorpusFormatError, match="unknown corpus format '.csv'"):
         create_corpus_reader(path)
 
 

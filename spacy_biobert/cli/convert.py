@@ -1,4 +1,9 @@
-"""``python -m spacy_biobert convert``: an IOB file to a ``.spacy`` file for ``spacy evaluate``."""
+"""``python -m spacy_biobert convert``: a corpus file to a ``.spacy`` file for ``spacy evaluate``.
+
+Reads every format the config reader reads (IOB, PubTator, BioC, brat).
+Documents with character offsets are tokenized with the biomedical
+tokenizer; the Docs keep their span groups and ``doc._`` extensions.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,23 @@ from typing import Optional
 
 import spacy
 from spacy.tokens import DocBin
+from spacy.training import Corpus
 
 from ..readers.common import atomic_output
-from ..readers.iob import read_iob_docs
+from ..readers.corpus import FORMATS, create_corpus_reader
+
+BIO_TOKENIZER = "spacy_biobert.BioTokenizer.v1"
 
 
 def convert(
-    input_path: Path, output_path: Path, *, entity_type: Optional[str] = None, lang: str = "en"
+    input_path: Path,
+    output_path: Path,
+    *,
+    entity_type: Optional[str] = None,
+    lang: str = "en",
+    format: str = "auto",
 ) -> int:
-    """Write the sentences of an IOB file as gold Docs to a ``.spacy`` file.
+    """Write the sentences or documents of a corpus as gold Docs to a ``.spacy`` file.
 
     The output is written to a temporary file first, so a failure leaves any
     earlier output in place.  Returns the number of Docs written.
@@ -36,10 +49,15 @@ def convert(
     if output_path.exists() and output_path.resolve() == input_path.resolve():
         raise ValueError(f"The output {output_path} is the input file; choose another name.")
 
-    vocab = spacy.blank(lang).vocab
-    doc_bin = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
-    for doc in read_iob_docs(input_path, vocab, entity_type):
-        doc_bin.add(doc)
+    reader = create_corpus_reader(input_path, entity_type=entity_type, format=format)
+    if isinstance(reader, Corpus):
+        raise ValueError(f"{input_path} is already in spaCy's .spacy format.")
+    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": {"@tokenizers": BIO_TOKENIZER}}})
+    doc_bin = DocBin(
+        attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE", "ENT_KB_ID"], store_user_data=True
+    )
+    for example in reader(nlp):
+        doc_bin.add(example.reference)
     try:
         with atomic_output(output_path, binary=True) as stream:
             stream.write(doc_bin.to_bytes())
@@ -55,20 +73,32 @@ def convert(
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "convert",
-        help="Convert a BioBERT-style IOB file (token<TAB>tag) to a .spacy file.",
-        description="Convert a BioBERT-style IOB file (token<TAB>tag, blank line "
-        "between sentences) to a .spacy file, e.g. for spacy evaluate.",
+        help="Convert an IOB, PubTator, BioC or brat corpus to a .spacy file.",
+        description="Convert a corpus to a .spacy file, e.g. for spacy evaluate: a "
+        "BioBERT-style IOB file (token<TAB>tag, blank line between sentences), a "
+        "PubTator file, BioC XML or JSON, or a folder of brat .txt/.ann files.",
     )
-    parser.add_argument("input", type=Path, help="the IOB file")
+    parser.add_argument("input", type=Path, help="the corpus file or brat folder")
     parser.add_argument("output", type=Path, help="the .spacy file or a folder for it")
     parser.add_argument(
         "--entity-type",
         default=None,
-        help="label for untyped B/I tags, e.g. Disease (required for untyped files)",
+        help="label for untyped B/I tags in IOB files, e.g. Disease (required for "
+        "untyped files); for other formats, one label replacing every mention type",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="the corpus format (default: auto, detected from the path and first line)",
     )
     parser.add_argument("--lang", default="en", help="spaCy language code (default: en)")
     parser.set_defaults(
         run=lambda args: convert(
-            args.input, args.output, entity_type=args.entity_type, lang=args.lang
+            args.input,
+            args.output,
+            entity_type=args.entity_type,
+            lang=args.lang,
+            format=args.format,
         )
     )

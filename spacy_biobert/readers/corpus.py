@@ -1,50 +1,105 @@
-"""The corpus reader for training configs: IOB ``.tsv`` files or spaCy ``.spacy`` files."""
+"""The corpus reader for training configs: IOB, PubTator, BioC, brat or ``.spacy`` files.
+
+``format = "auto"`` picks the format from the path: a ``.spacy`` file or a
+folder of them; a folder of brat ``.txt``/``.ann`` pairs; ``.xml`` (BioC XML);
+``.json``/``.jsonl`` (BioC JSON); and for ``.txt``/``.tsv`` and the other text
+suffixes, the first non-blank line: ``PMID|t|title`` is PubTator, anything
+else is IOB.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from spacy.language import Language
 from spacy.training import Corpus, Example
 
-from .iob import CorpusFormatError, read_iob_docs
+from .bioc import read_bioc_json, read_bioc_xml
+from .brat import read_brat
+from .iob import CorpusFormatError, check_entity_type, read_iob_docs
+from .mentions import AnnotatedDocument, to_doc
+from .pubtator import TEXT_LINE, read_pubtator
 
 IOB_SUFFIXES = (".tsv", ".iob", ".iob2", ".conll", ".txt")
+FORMATS = ("auto", "iob", "pubtator", "bioc_xml", "bioc_json", "brat", "spacy")
+
+DocumentReader = Callable[[Path], Iterable[AnnotatedDocument]]
+DOCUMENT_READERS = {
+    "pubtator": read_pubtator,
+    "bioc_xml": read_bioc_xml,
+    "bioc_json": read_bioc_json,
+    "brat": read_brat,
+}
 
 
 def create_corpus_reader(
-    path: Optional[Path], entity_type: Optional[str] = None, limit: int = 0
+    path: Optional[Path],
+    entity_type: Optional[str] = None,
+    limit: int = 0,
+    format: str = "auto",
 ) -> Callable[[Language], Iterator[Example]]:
-    """Read training or evaluation examples from an IOB file or a ``.spacy`` file.
+    """Read training or evaluation examples from a corpus file or folder.
 
     Args:
-        path: the corpus file; the suffix picks the format.
-        entity_type: the label for untyped ``B``/``I`` tags in IOB files.
-        limit: read at most this many sentences; 0 reads all.
+        path: the corpus file or folder.
+        entity_type: for IOB files, the label of untyped ``B``/``I`` tags; for
+            PubTator, BioC and brat, one label that replaces every mention type
+            (e.g. ``Disease`` for NCBI-disease's four disease classes).
+        limit: read at most this many examples (sentences or documents); 0 reads all.
+        format: one of ``FORMATS``; ``auto`` detects it (see the module docstring).
     """
     if path is None:
         raise ValueError(
-            "No corpus path given. Set it on the command line, e.g. "
-            "--paths.train corpus/train.tsv --paths.dev corpus/dev.tsv."
+            "No corpus path given: paths.train or paths.dev is null. Set both on the "
+            "command line, e.g. --paths.train corpus/train.tsv --paths.dev corpus/dev.tsv."
         )
+    check_entity_type(entity_type)
     path = Path(path)
-    if path.suffix == ".spacy" or path.is_dir():
+    if format not in FORMATS:
+        raise ValueError(f"Invalid corpus format {format!r}; expected one of {', '.join(FORMATS)}.")
+    if not path.exists():
+        raise FileNotFoundError(f"Corpus file not found: {path}")
+    if format == "auto":
+        format = detect_format(path)
+    if format == "spacy":
         return Corpus(path, limit=limit)
-    if path.suffix.lower() not in IOB_SUFFIXES:
-        raise CorpusFormatError(
-            f"{path}: unknown corpus format {path.suffix!r}. Expected an IOB file "
-            f"({', '.join(IOB_SUFFIXES)}) or a .spacy file."
-        )
-    return IobCorpus(path, entity_type=entity_type, limit=limit)
+    if format == "iob":
+        return IobCorpus(path, entity_type=entity_type, limit=limit)
+    return DocumentCorpus(path, DOCUMENT_READERS[format], entity_type=entity_type, limit=limit)
+
+
+def detect_format(path: Path) -> str:
+    """Return the corpus format of a file or folder (see the module docstring)."""
+    if path.is_dir():
+        if any(path.glob("*.ann")):
+            return "brat"
+        return "spacy"
+    suffix = path.suffix.lower()
+    if suffix == ".spacy":
+        return "spacy"
+    if suffix == ".xml":
+        return "bioc_xml"
+    if suffix in (".json", ".jsonl"):
+        return "bioc_json"
+    if suffix in IOB_SUFFIXES:
+        with path.open("rb") as file:
+            for raw in file:
+                line = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+                if line:
+                    return "pubtator" if TEXT_LINE.fullmatch(line) else "iob"
+        return "iob"
+    raise CorpusFormatError(
+        f"{path}: unknown corpus format {path.suffix!r}. Expected an IOB or PubTator "
+        f"file ({', '.join(IOB_SUFFIXES)}), BioC (.xml, .json, .jsonl), a folder of "
+        "brat .txt/.ann files, or a .spacy file; or set format in the reader's config."
+    )
 
 
 class IobCorpus:
     """Examples from an IOB file: the pipeline's tokenizer makes the predicted Doc."""
 
     def __init__(self, path: Path, *, entity_type: Optional[str], limit: int):
-        if not path.is_file():
-            raise FileNotFoundError(f"Corpus file not found: {path}")
         self.path = path
         self.entity_type = entity_type
         self.limit = limit
@@ -54,4 +109,30 @@ class IobCorpus:
         for i, reference in enumerate(docs):
             if self.limit and i >= self.limit:
                 break
+            yield Example(nlp.make_doc(reference.text), reference)
+
+
+class DocumentCorpus:
+    """Examples from documents with character-offset mentions (PubTator, BioC, brat).
+
+    The gold Doc is built with the pipeline's tokenizer, so a mention that does
+    not fall on token boundaries is widened to whole tokens and reported.
+    """
+
+    def __init__(
+        self, path: Path, read: DocumentReader, *, entity_type: Optional[str], limit: int
+    ):
+        self.path = path
+        self.read = read
+        self.entity_type = entity_type
+        self.limit = limit
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        for i, document in enumerate(self.read(self.path)):
+            if self.limit and i >= self.limit:
+                break
+            if self.entity_type:
+                for mention in document.mentions:
+                    mention.label = self.entity_type
+            reference = to_doc(nlp, document)
             yield Example(nlp.make_doc(reference.text), reference)
