@@ -475,7 +475,7 @@ def test_mismatch_keep_warns(tmp_path, caplog):
     assert (mention.start, mention.end, mention.text) == (63, 75, "hearing loss")
     assert [d.kind for d in defects] == ["text_mismatch"]
     assert "document '100', passage at offset 42, annotation '3'" in defects[0].location
-    assert "field 'text': 'hearing loss' differs from the text at 63-75" in caplog.text
+    assert "field 'text': 'hearing loss' differs from the text at offsets 63-75" in caplog.text
 
 
 def test_mismatch_search(tmp_path):

@@ -64,7 +64,7 @@ from .common import (
     TEXT_MISMATCH_POLICIES,
     DefectReport,
     atomic_output,
-    search_nearby,
+    resolve_text_mismatch,
 )
 
 logger = logging.getLogger(__name__)
@@ -837,51 +837,16 @@ class _DocumentBuilder:
 
     def _check_text(self, mention: BiocMention, text: str) -> Optional[BiocMention]:
         """Apply on_text_mismatch to a one-location mention; return it, moved, or None."""
-        actual = text[mention.start : mention.end]
-        if actual == mention.text:
+        if text[mention.start : mention.end] == mention.text:
             return mention
-
-        policy = self.options.on_text_mismatch
-        problem = (
-            f"field 'text': {mention.text!r} differs from the text at "
-            f"{mention.start}-{mention.end}, {actual!r}"
+        return resolve_text_mismatch(
+            mention,
+            text,
+            field="field 'text'",
+            policy=self.options.on_text_mismatch,
+            search_window=self.options.search_window,
+            report=self.report,
         )
-        if policy == "error":
-            raise CorpusFormatError(
-                f"{mention.location}, {problem}. Correct the location or the text, or "
-                "read with on_text_mismatch='keep', 'search' or 'skip'."
-            )
-        if policy == "keep":
-            self.report.add(
-                mention.location,
-                "text_mismatch",
-                f"{problem}; kept the location and the text as written "
-                "(on_text_mismatch='keep'). Use on_text_mismatch='search' to look for "
-                "the text nearby.",
-            )
-            return mention
-
-        found = None
-        if policy == "search":
-            found = search_nearby(text, mention.text, mention.start, self.options.search_window)
-        if found is None:
-            outcome = "the mention is left out"
-            if policy == "search":
-                outcome = f"not found within {self.options.search_window} characters, so {outcome}"
-            self.report.add(
-                mention.location, "text_mismatch", f"{problem}; {outcome} (on_text_mismatch={policy!r})."
-            )
-            return None
-
-        start, end = found
-        self.report.add(
-            mention.location,
-            "text_mismatch",
-            f"{problem}; moved the mention to {start}-{end}, {text[start:end]!r} "
-            "(on_text_mismatch='search').",
-        )
-        mention.start, mention.end, mention.text = start, end, text[start:end]
-        return mention
 
     def _read_discontinuous(self, mention: BiocMention, text: str) -> List[Mention]:
         fragments = [text[offset : offset + length] for offset, length in mention.locations]

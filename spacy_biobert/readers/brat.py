@@ -65,7 +65,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from .iob import CorpusFormatError
 from .mentions import AnnotatedDocument, Defect, Mention, Passage, Relation
-from .common import TEXT_MISMATCH_POLICIES, DefectReport, search_nearby
+from .common import TEXT_MISMATCH_POLICIES, DefectReport, resolve_text_mismatch
 
 logger = logging.getLogger(__name__)
 
@@ -500,48 +500,14 @@ class _AnnotationFile:
     def _handle_text_mismatch(
         self, mention: Mention, report: DefectReport, on_text_mismatch: str, search_window: int
     ) -> Optional[Mention]:
-        actual = self.text[mention.start : mention.end]
-        problem = (
-            f"field 3 (text): {mention.text!r} differs from the text at offsets "
-            f"{mention.start}-{mention.end}, {actual!r}"
+        return resolve_text_mismatch(
+            mention,
+            self.text,
+            field="field 3 (text)",
+            policy=on_text_mismatch,
+            search_window=search_window,
+            report=report,
         )
-        if on_text_mismatch == "error":
-            raise CorpusFormatError(
-                f"{mention.location}, {problem}. Correct the offsets or the text, or read "
-                "with on_text_mismatch='keep', 'search' or 'skip'."
-            )
-        if on_text_mismatch == "keep":
-            report.add(
-                mention.location,
-                "text_mismatch",
-                f"{problem}; kept the offsets and the text as written "
-                "(on_text_mismatch='keep'). Use on_text_mismatch='search' to look for "
-                "the text nearby.",
-            )
-            return mention
-
-        found = None
-        if on_text_mismatch == "search":
-            found = search_nearby(self.text, mention.text, mention.start, search_window)
-        if found is None:
-            outcome = "the mention is left out"
-            if on_text_mismatch == "search":
-                outcome = f"not found within {search_window} characters, so {outcome}"
-            report.add(
-                mention.location,
-                "text_mismatch",
-                f"{problem}; {outcome} (on_text_mismatch={on_text_mismatch!r}).",
-            )
-            return None
-        start, end = found
-        report.add(
-            mention.location,
-            "text_mismatch",
-            f"{problem}; moved the mention to {start}-{end}, {self.text[start:end]!r} "
-            "(on_text_mismatch='search').",
-        )
-        mention.start, mention.end, mention.text = start, end, self.text[start:end]
-        return mention
 
     def report_unsupported(self, report: DefectReport, doc_id: str) -> None:
         """Report the annotations that are not kept, once for the document, with counts."""

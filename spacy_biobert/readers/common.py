@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Tuple
 
-from .mentions import Defect
+from .iob import CorpusFormatError
+from .mentions import Defect, Mention
 
 TEXT_MISMATCH_POLICIES = ("keep", "search", "skip", "error")
 DUPLICATE_ID_POLICIES = ("keep", "skip")
@@ -95,3 +96,70 @@ def atomic_output(path: Path, *, binary: bool = False) -> Iterator[IO]:
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
+
+
+def resolve_text_mismatch(
+    mention: Mention,
+    text: str,
+    *,
+    field: str,
+    policy: str,
+    search_window: int,
+    report: DefectReport,
+) -> Optional[Mention]:
+    """Apply an ``on_text_mismatch`` policy to a mention whose text differs from the text at its offsets.
+
+    Returns the mention as it is (``keep``), moved to the nearest match of its
+    text (``search``), or None when it is left out (``skip``, or ``search``
+    without a match).  Every case but ``error`` is reported as a
+    ``text_mismatch`` defect.
+
+    Args:
+        field: the source field of the mention text, for messages, e.g. "field 4 (mention text)".
+
+    Raises:
+        CorpusFormatError: with policy ``error``.
+    """
+    actual = text[mention.start : mention.end]
+    problem = (
+        f"{field}: {mention.text!r} differs from the text at offsets "
+        f"{mention.start}-{mention.end}, {actual!r}"
+    )
+    if policy == "error":
+        raise CorpusFormatError(
+            f"{mention.location}, {problem}. Correct the offsets or the text, or read "
+            "with on_text_mismatch='keep', 'search' or 'skip'."
+        )
+    if policy == "keep":
+        report.add(
+            mention.location,
+            "text_mismatch",
+            f"{problem}; kept the offsets and the text as written "
+            "(on_text_mismatch='keep'). Use on_text_mismatch='search' to look for "
+            "the text nearby.",
+        )
+        return mention
+
+    found = None
+    if policy == "search":
+        found = search_nearby(text, mention.text, mention.start, search_window)
+    if found is None:
+        outcome = "the mention is left out"
+        if policy == "search":
+            outcome = f"not found within {search_window} characters, so {outcome}"
+        report.add(
+            mention.location,
+            "text_mismatch",
+            f"{problem}; {outcome} (on_text_mismatch={policy!r}).",
+        )
+        return None
+
+    start, end = found
+    report.add(
+        mention.location,
+        "text_mismatch",
+        f"{problem}; moved the mention to {start}-{end}, {text[start:end]!r} "
+        "(on_text_mismatch='search').",
+    )
+    mention.start, mention.end, mention.text = start, end, text[start:end]
+    return mention

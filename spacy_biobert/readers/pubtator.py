@@ -39,7 +39,7 @@ from .common import (
     TEXT_MISMATCH_POLICIES,
     DefectReport,
     atomic_output,
-    search_nearby,
+    resolve_text_mismatch,
 )
 from .mentions import AnnotatedDocument, Defect, Mention, Passage, Relation
 
@@ -429,52 +429,14 @@ class _Parser:
         return self._handle_text_mismatch(mention)
 
     def _handle_text_mismatch(self, mention: Mention) -> Optional[Mention]:
-        text = self.current.text
-        actual = text[mention.start : mention.end]
-        problem = (
-            f"field 4 (mention text): {mention.text!r} differs from the text at "
-            f"offsets {mention.start}-{mention.end}, {actual!r}"
+        return resolve_text_mismatch(
+            mention,
+            self.current.text,
+            field="field 4 (mention text)",
+            policy=self.on_text_mismatch,
+            search_window=self.search_window,
+            report=self.report,
         )
-
-        if self.on_text_mismatch == "error":
-            raise CorpusFormatError(
-                f"{mention.location}, {problem}. Correct the offsets or the mention "
-                "text, or read with on_text_mismatch='keep', 'search' or 'skip'."
-            )
-        if self.on_text_mismatch == "keep":
-            self.report.add(
-                mention.location,
-                "text_mismatch",
-                f"{problem}; kept the offsets and the mention text as written "
-                "(on_text_mismatch='keep'). Use on_text_mismatch='search' to look for "
-                "the text nearby.",
-            )
-            return mention
-
-        found = None
-        if self.on_text_mismatch == "search":
-            found = search_nearby(text, mention.text, mention.start, self.search_window)
-        if found is None:
-            outcome = "the mention is left out"
-            if self.on_text_mismatch == "search":
-                outcome = f"not found within {self.search_window} characters, so {outcome}"
-            self.report.add(
-                mention.location,
-                "text_mismatch",
-                f"{problem}; {outcome} (on_text_mismatch={self.on_text_mismatch!r}).",
-            )
-            return None
-
-        start, end = found
-        self.report.add(
-            mention.location,
-            "text_mismatch",
-            f"{problem}; moved the mention to {start}-{end}, {text[start:end]!r} "
-            "(on_text_mismatch='search').",
-        )
-        mention.start, mention.end, mention.text = start, end, text[start:end]
-        return mention
-
 
 def _is_relation_line(location: str, line: str, fields: List[str]) -> bool:
     """Tell a relation line (True) from a mention line (False); raise for any other line."""
