@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import convert
+from . import convert, tag
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -16,6 +16,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     convert.add_parser(subparsers)
+    tag.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         args.run(args)

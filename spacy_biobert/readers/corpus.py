@@ -9,7 +9,9 @@ else is IOB.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
+from xml.etree import ElementTree
 from typing import Callable, Iterable, Iterator, Optional
 
 from spacy.language import Language
@@ -19,6 +21,7 @@ from .bioc import read_bioc_json, read_bioc_xml
 from .brat import read_brat
 from .iob import CorpusFormatError, check_entity_type, read_iob_docs
 from .mentions import AnnotatedDocument, to_doc
+from .pubmed import read_pubmed_xml
 from .pubtator import TEXT_LINE, read_pubtator
 
 IOB_SUFFIXES = (".tsv", ".iob", ".iob2", ".conll", ".txt")
@@ -67,6 +70,41 @@ def create_corpus_reader(
     if format == "iob":
         return IobCorpus(path, entity_type=entity_type, limit=limit)
     return DocumentCorpus(path, DOCUMENT_READERS[format], entity_type=entity_type, limit=limit)
+
+
+PUBMED_ROOTS = ("PubmedArticleSet", "MedlineCitationSet")
+
+
+def read_documents(path: Path, format: str = "auto") -> Iterator[AnnotatedDocument]:
+    """Yield the documents of a PubTator, BioC, brat or PubMed XML file, for tagging.
+
+    ``auto`` tells PubMed XML (``.xml``, ``.xml.gz``) from BioC XML by the root element.
+    """
+    path = Path(path)
+    if format == "auto":
+        format = "pubmed" if _is_pubmed_xml(path) else detect_format(path)
+    if format == "pubmed":
+        return read_pubmed_xml(path)
+    if format not in DOCUMENT_READERS:
+        raise ValueError(
+            f"{path}: format {format!r} has no document text to tag; expected PubMed "
+            f"XML, {', '.join(DOCUMENT_READERS)}."
+        )
+    return iter(DOCUMENT_READERS[format](path))
+
+
+def _is_pubmed_xml(path: Path) -> bool:
+    name = path.name.lower()
+    if not (name.endswith(".xml") or name.endswith(".xml.gz")) or not path.is_file():
+        return False
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as file:
+            for _, element in ElementTree.iterparse(file, events=("start",)):
+                return element.tag in PUBMED_ROOTS
+    except (ElementTree.ParseError, OSError, EOFError):
+        return False
+    return False
 
 
 def detect_format(path: Path) -> str:
