@@ -1,4 +1,4 @@
-"""How well the tokenizer's boundaries fit the gold mentions and BioBERT's tokens.
+"""Measure how well the tokenizer's boundaries fit the gold mentions and BioBERT's tokens.
 
 Usage: python benchmarks/token_alignment.py [--data ../shared/data]
 

@@ -3,7 +3,7 @@
 Usage: python scripts/tag_abstract.py PIPELINE PUBTATOR_FILE [--index N]
 
 The text is the title, a space and the abstract, as in PubTator. The gold
-column says whether a gold mention has exactly the entity's offsets.
+column shows whether a gold mention has exactly the entity's offsets.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ def test_window_starts_cover_every_piece(n_pieces):
     starts = window_starts(n_pieces, length, stride)
     covered = numpy.zeros(n_pieces, dtype=bool)
     for start in starts:
-        assert 0 <= start and start + min(length, n_pieces) <= n_pieces
+        assert start >= 0
+        assert start + min(length, n_pieces) <= n_pieces
         covered[start : start + length] = True
     assert covered.all()
 

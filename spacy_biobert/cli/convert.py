@@ -14,7 +14,7 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Corpus
 
-from ..readers.common import atomic_output
+from ..readers.common import atomic_output, check_not_input
 from ..readers.corpus import FORMATS, create_corpus_reader
 
 BIO_TOKENIZER = "spacy_biobert.BioTokenizer.v1"
@@ -46,8 +46,7 @@ def convert(
             f"Invalid output path {str(output_path)!r}: expected a name ending in "
             ".spacy (spacy evaluate and spacy train read only .spacy files) or a folder."
         )
-    if output_path.exists() and output_path.resolve() == input_path.resolve():
-        raise ValueError(f"The output {output_path} is the input file; choose another name.")
+    check_not_input(output_path, input_path)
 
     reader = create_corpus_reader(input_path, entity_type=entity_type, format=format)
     if isinstance(reader, Corpus):

@@ -18,6 +18,7 @@ import spacy
 from tqdm import tqdm
 
 from ..readers.bioc import write_bioc_json
+from ..readers.common import check_not_input
 from ..readers.corpus import read_documents
 from ..readers.mentions import AnnotatedDocument, Mention
 from ..readers.pubtator import write_pubtator
@@ -61,8 +62,7 @@ def tag(
         raise ValueError(
             f"Invalid output format {output_format!r}; expected one of {', '.join(OUTPUT_FORMATS)}."
         )
-    if Path(output_path).exists() and Path(output_path).resolve() == Path(input_path).resolve():
-        raise ValueError(f"The output {output_path} is the input file; choose another name.")
+    check_not_input(Path(output_path), Path(input_path))
     nlp = spacy.load(pipeline)
     stats = TagStats()
     start = time.perf_counter()

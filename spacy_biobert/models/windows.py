@@ -2,8 +2,8 @@
 
 Windows are cut in word pieces, not in spaCy tokens: a window therefore never
 exceeds the encoder's maximum, and no word piece is ever truncated away.  Each
-token is read at its first word piece; where windows overlap, a token is seen
-by several windows and its scores are the mean of theirs.
+token is read at its first word piece. Where windows overlap, a token is seen
+by several windows, and its scores are the mean of theirs.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ class EncodedDoc:
     """One document as word pieces, without special tokens.
 
     piece_ids: the word-piece ids, shape (n_pieces,).
-    first_piece: per spaCy token, the index of its first word piece, or -1 for
-        a token that the encoder's tokenizer drops entirely (whitespace,
-        control characters); shape (n_tokens,).
+    first_piece: per spaCy token, the index of its first word piece, shape
+        (n_tokens,). It is -1 for a token that the encoder's tokenizer drops
+        entirely, such as whitespace or control characters.
     """
 
     piece_ids: numpy.ndarray
@@ -38,7 +38,7 @@ class EncodedDoc:
 def window_starts(n_pieces: int, length: int, stride: int) -> List[int]:
     """Return the first piece of each window so that windows of ``length`` pieces cover ``n_pieces``.
 
-    Windows start every ``stride`` pieces; the last one is moved back to end
+    Windows start every ``stride`` pieces. The last one is moved back to end
     on the last piece, so that it is as long as the others.
     """
     if n_pieces <= length:

@@ -1,4 +1,4 @@
-"""What every corpus reader and writer shares: defect reporting, mention repair, atomic writes."""
+"""Helpers shared by the corpus readers and writers: defect reports, mention repair, atomic writes."""
 
 from __future__ import annotations
 
@@ -63,6 +63,12 @@ def search_nearby(
             best = min(positions, key=lambda p: (abs(p - start), p))
             return best, best + len(candidate)
     return None
+
+
+def check_not_input(output_path: Path, input_path: Path) -> None:
+    """Raise ValueError when the output would overwrite the input file."""
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise ValueError(f"The output {output_path} is the input file; choose another name.")
 
 
 def new_file_mode(path: Path) -> int:

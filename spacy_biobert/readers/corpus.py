@@ -1,18 +1,20 @@
 """The corpus reader for training configs: IOB, PubTator, BioC, brat or ``.spacy`` files.
 
-``format = "auto"`` picks the format from the path: a ``.spacy`` file or a
-folder of them; a folder of brat ``.txt``/``.ann`` pairs; ``.xml`` (BioC XML);
-``.json``/``.jsonl`` (BioC JSON); and for ``.txt``/``.tsv`` and the other text
-suffixes, the first non-blank line: ``PMID|t|title`` is PubTator, anything
-else is IOB.
+``format = "auto"`` picks the format from the path:
+
+- a ``.spacy`` file, or a folder of them: spaCy's format;
+- a folder of ``.txt``/``.ann`` pairs: brat;
+- ``.xml``: BioC XML, and ``.json``/``.jsonl``: BioC JSON;
+- ``.txt``, ``.tsv`` and the other text suffixes: PubTator when the first
+  non-blank line is ``PMID|t|title``, IOB otherwise.
 """
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from xml.etree import ElementTree
 from typing import Callable, Iterable, Iterator, Optional
+from xml.etree import ElementTree
 
 from spacy.language import Language
 from spacy.training import Corpus, Example
@@ -78,7 +80,8 @@ PUBMED_ROOTS = ("PubmedArticleSet", "MedlineCitationSet")
 def read_documents(path: Path, format: str = "auto") -> Iterator[AnnotatedDocument]:
     """Yield the documents of a PubTator, BioC, brat or PubMed XML file, for tagging.
 
-    ``auto`` tells PubMed XML (``.xml``, ``.xml.gz``) from BioC XML by the root element.
+    With ``auto``, the root element distinguishes PubMed XML (``.xml``,
+    ``.xml.gz``) from BioC XML.
     """
     path = Path(path)
     if format == "auto":
