@@ -98,3 +98,33 @@ def test_convert_pubtator_keeps_concept_ids(tmp_path):
     ]
     assert len(doc.spans["mentions"]) == 2
     assert doc._.biobert_doc_id == "123"
+
+
+def test_defects_are_logged_in_the_first_pass_only(tmp_path, nlp, caplog):
+    # spacy train reads the corpus again every epoch; the warnings should not repeat.
+    path = tmp_path / "corpus.txt"
+    path.write_text(PUBTATOR.replace("Breast cancer\tSpecific", "Breast cance\tSpecific"), encoding="utf-8")
+    reader = create_corpus_reader(path)
+    with caplog.at_level("WARNING"):
+        first = list(reader(nlp))
+        second = list(reader(nlp))
+    mismatch = [r for r in caplog.records if "differs from the text" in r.getMessage()]
+    assert len(mismatch) == 1
+    assert "line 3" in mismatch[0].getMessage()
+    assert len(first) == len(second) == 1
+
+
+def test_convert_prints_what_became_of_the_mentions(tmp_path, capsys):
+    from spacy_biobert.cli.main import main as cli_main
+
+    nested = PUBTATOR.replace(
+        "123\t33\t40", "123\t0\t6\tBreast\tBodyPart\t-\n123\t33\t40"
+    )
+    source = tmp_path / "corpus.txt"
+    source.write_text(nested, encoding="utf-8")
+    assert cli_main(["convert", str(source), str(tmp_path / "corpus.spacy")]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "3 mentions in doc.spans['mentions']; 2 of them in doc.ents; 1 overlapping ones "
+        "left out of doc.ents; 0 widened to token boundaries; 1 warning(s) about the data above."
+    ) in printed

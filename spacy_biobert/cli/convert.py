@@ -7,15 +7,17 @@ tokenizer; the Docs keep their span groups and ``doc._`` extensions.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
 import spacy
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus
 
 from ..readers.common import atomic_output, check_not_input
 from ..readers.corpus import FORMATS, create_corpus_reader
+from ..readers.mentions import MENTION_SOURCES_EXTENSION, MENTIONS_KEY
 
 BIO_TOKENIZER = "spacy_biobert.BioTokenizer.v1"
 
@@ -55,8 +57,16 @@ def convert(
     doc_bin = DocBin(
         attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE", "ENT_KB_ID"], store_user_data=True
     )
-    for example in reader(nlp):
-        doc_bin.add(example.reference)
+    summary = ConversionSummary()
+    warnings = _WarningCounter()
+    readers_logger = logging.getLogger("spacy_biobert.readers")
+    readers_logger.addHandler(warnings)
+    try:
+        for example in reader(nlp):
+            doc_bin.add(example.reference)
+            summary.add(example.reference)
+    finally:
+        readers_logger.removeHandler(warnings)
     try:
         with atomic_output(output_path, binary=True) as stream:
             stream.write(doc_bin.to_bytes())
@@ -66,7 +76,52 @@ def convert(
             "the folder exists and is writable."
         ) from error
     print(f"Wrote {len(doc_bin)} docs to {output_path}")
+    print(summary.describe(warnings.count))
     return len(doc_bin)
+
+
+class ConversionSummary:
+    """Counts what became of the mentions, so that nothing is dropped unnoticed."""
+
+    def __init__(self) -> None:
+        self.entities = 0
+        self.mentions = 0
+        self.widened = 0
+        self.has_mentions = False
+
+    def add(self, doc: Doc) -> None:
+        self.entities += len(doc.ents)
+        if MENTIONS_KEY in doc.spans:
+            self.has_mentions = True
+            self.mentions += len(doc.spans[MENTIONS_KEY])
+            sources = doc._.get(MENTION_SOURCES_EXTENSION) or {}
+            self.widened += sum(
+                list(source["span"]) != [source["start"], source["end"]]
+                for source in sources.values()
+            )
+
+    def describe(self, n_warnings: int) -> str:
+        if not self.has_mentions:
+            lines = [f"{self.entities:,} entities"]
+        else:
+            lines = [
+                f"{self.mentions:,} mentions in doc.spans[{MENTIONS_KEY!r}]",
+                f"{self.entities:,} of them in doc.ents",
+                f"{self.mentions - self.entities:,} overlapping ones left out of doc.ents",
+                f"{self.widened:,} widened to token boundaries",
+            ]
+        if n_warnings:
+            lines.append(f"{n_warnings:,} warning(s) about the data above")
+        return "; ".join(lines) + "."
+
+
+class _WarningCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
 
 
 def add_parser(subparsers) -> None:

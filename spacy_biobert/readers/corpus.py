@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import gzip
+import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional, Set
 from xml.etree import ElementTree
 
 from spacy.language import Language
@@ -30,6 +32,12 @@ IOB_SUFFIXES = (".tsv", ".iob", ".iob2", ".conll", ".txt")
 FORMATS = ("auto", "iob", "pubtator", "bioc_xml", "bioc_json", "brat", "spacy")
 
 DocumentReader = Callable[[Path], Iterable[AnnotatedDocument]]
+# spacy train calls a corpus reader once per epoch; these loggers report data defects.
+READER_LOGGERS = tuple(
+    f"spacy_biobert.readers.{name}"
+    for name in ("iob", "mentions", "pubtator", "bioc", "brat", "pubmed")
+)
+
 DOCUMENT_READERS = {
     "pubtator": read_pubtator,
     "bioc_xml": read_bioc_xml,
@@ -145,12 +153,15 @@ class IobCorpus:
         self.entity_type = entity_type
         self.limit = limit
 
+        self.logged: Set[str] = set()
+
     def __call__(self, nlp: Language) -> Iterator[Example]:
-        docs = read_iob_docs(self.path, nlp.vocab, self.entity_type)
-        for i, reference in enumerate(docs):
-            if self.limit and i >= self.limit:
-                break
-            yield Example(nlp.make_doc(reference.text), reference)
+        with warnings_once(self.logged):
+            docs = read_iob_docs(self.path, nlp.vocab, self.entity_type)
+            for i, reference in enumerate(docs):
+                if self.limit and i >= self.limit:
+                    break
+                yield Example(nlp.make_doc(reference.text), reference)
 
 
 class DocumentCorpus:
@@ -167,13 +178,46 @@ class DocumentCorpus:
         self.read = read
         self.entity_type = entity_type
         self.limit = limit
+        self.logged: Set[str] = set()
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
-        for i, document in enumerate(self.read(self.path)):
-            if self.limit and i >= self.limit:
-                break
-            if self.entity_type:
-                for mention in document.mentions:
-                    mention.label = self.entity_type
-            reference = to_doc(nlp, document)
-            yield Example(nlp.make_doc(reference.text), reference)
+        with warnings_once(self.logged):
+            for i, document in enumerate(self.read(self.path)):
+                if self.limit and i >= self.limit:
+                    break
+                if self.entity_type:
+                    for mention in document.mentions:
+                        mention.label = self.entity_type
+                reference = to_doc(nlp, document)
+                yield Example(nlp.make_doc(reference.text), reference)
+
+
+class _DropRepeats(logging.Filter):
+    def __init__(self, logged: Set[str]):
+        super().__init__()
+        self.logged = logged
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.logged:
+            return False
+        self.logged.add(message)
+        return True
+
+
+@contextmanager
+def warnings_once(logged: Set[str]) -> Iterator[None]:
+    """Drop reader messages already in ``logged``, and add the new ones to it.
+
+    A corpus object keeps its set across passes, so the defects of its file are
+    reported in the first epoch and not again in every later one.
+    """
+    loggers = [logging.getLogger(name) for name in READER_LOGGERS]
+    drop_repeats = _DropRepeats(logged)
+    for logger in loggers:
+        logger.addFilter(drop_repeats)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop_repeats)
