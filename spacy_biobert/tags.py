@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+import numpy
+
 OUTSIDE = "O"
 
 TokenSpan = Tuple[int, int, str]
@@ -110,3 +112,68 @@ def biluo_to_bio(tag: Optional[str]) -> Optional[str]:
     if prefix in ("B", "U"):
         return f"B-{label}"
     return f"I-{label}"
+
+
+def allowed_transitions(tags: Sequence[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Return which tags may open a sequence and which may follow which, as boolean arrays.
+
+    ``I-X`` may only follow ``B-X`` or ``I-X``; every other tag may come
+    anywhere.  Shapes: ``(n_tags,)`` and ``(n_tags, n_tags)``, the latter
+    indexed ``[previous, next]``.
+    """
+    n_tags = len(tags)
+    parsed = [split_tag(tag) for tag in tags]
+    start = numpy.ones(n_tags, dtype=bool)
+    follows = numpy.ones((n_tags, n_tags), dtype=bool)
+    for j, (prefix, label) in enumerate(parsed):
+        if prefix == "I":
+            start[j] = False
+            follows[:, j] = [
+                previous_label == label and previous_prefix in ("B", "I")
+                for previous_prefix, previous_label in parsed
+            ]
+    return start, follows
+
+
+def best_valid_tags(
+    log_probs: numpy.ndarray, tags: Sequence[str], has_piece: Sequence[bool]
+) -> List[Optional[str]]:
+    """Find the most probable well-formed BIO sequence (Viterbi), token by token.
+
+    ``log_probs`` has one row of tag log-probabilities per token.  A token
+    without word pieces gets ``None`` and ends the segment before it, so each
+    run of tokens with pieces is decoded on its own, as ``tags_to_spans`` would
+    close an entity there.
+    """
+    start, follows = allowed_transitions(tags)
+    forbidden = numpy.float32(-1e9)
+    transition = numpy.where(follows, numpy.float32(0.0), forbidden)
+    opening = numpy.where(start, numpy.float32(0.0), forbidden)
+    result: List[Optional[str]] = [None] * len(has_piece)
+    segment_start = None
+    for i in range(len(has_piece) + 1):
+        inside = i < len(has_piece) and has_piece[i]
+        if inside and segment_start is None:
+            segment_start = i
+        elif not inside and segment_start is not None:
+            path = _viterbi(log_probs[segment_start:i], opening, transition)
+            for offset, tag_id in enumerate(path):
+                result[segment_start + offset] = tags[tag_id]
+            segment_start = None
+    return result
+
+
+def _viterbi(
+    log_probs: numpy.ndarray, opening: numpy.ndarray, transition: numpy.ndarray
+) -> List[int]:
+    score = log_probs[0] + opening
+    backpointers = []
+    for row in log_probs[1:]:
+        candidates = score[:, None] + transition
+        best_previous = candidates.argmax(axis=0)
+        backpointers.append(best_previous)
+        score = candidates[best_previous, numpy.arange(len(row))] + row
+    path = [int(score.argmax())]
+    for best_previous in reversed(backpointers):
+        path.append(int(best_previous[path[-1]]))
+    return path[::-1]

@@ -79,3 +79,33 @@ def test_raw_abstracts_keep_text_and_offsets(trained_minilm, shared_data):
     assert 400 < n_entities < 1500
     single = [[(e.start_char, e.end_char) for e in nlp(text).ents] for text in abstracts[:5]]
     assert single == [[(e.start_char, e.end_char) for e in doc.ents] for doc in docs[:5]]
+
+
+def test_ents_f_equals_strict_iob2_f1(trained_minilm, shared_data):
+    # spaCy's scorer on doc.ents and seqeval's strict IOB2 count on the same
+    # predictions written as tags must agree exactly.
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+    from spacy.tokens import Doc
+    from spacy.training import Example, iob_to_biluo
+
+    from spacy_biobert.readers.iob import read_iob
+    from spacy_biobert.tags import spans_to_tags
+
+    nlp = spacy.load(trained_minilm)
+    sentences = list(read_iob(shared_data / "ncbi_disease" / "iob" / "test.tsv", "Disease"))
+    docs = [Doc(nlp.vocab, words=s.words) for s in sentences]
+    for _, component in nlp.pipeline:
+        docs = list(component.pipe(docs))
+    predicted_tags = [
+        spans_to_tags([(e.start, e.end, e.label_) for e in doc.ents], len(doc)) for doc in docs
+    ]
+    gold_tags = [s.tags for s in sentences]
+    examples = [
+        Example.from_dict(doc, {"entities": iob_to_biluo(s.tags)})
+        for doc, s in zip(docs, sentences)
+    ]
+    ents_f = nlp.get_pipe("ner").score(examples)["ents_f"]
+    strict_f = f1_score(gold_tags, predicted_tags, mode="strict", scheme=IOB2)
+    assert ents_f > 0.25
+    assert ents_f == pytest.approx(strict_f, abs=1e-12)

@@ -290,3 +290,75 @@ def test_to_bytes_round_trip(trained):
     copy.from_bytes(data)
     for text, entities in TRAIN_DATA:
         assert entity_tuples(copy(text)) == entities
+
+
+def test_viterbi_decoding_gives_the_trained_spans(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("ner")
+    ner.decoding = "viterbi"
+    try:
+        doc = nlp(TRAIN_DATA[0][0])
+    finally:
+        ner.decoding = "argmax"
+    assert entity_tuples(doc) == TRAIN_DATA[0][1]
+
+
+@pytest.mark.parametrize("setting", [{"decoding": "crf"}, {"label_smoothing": 1.0}])
+def test_invalid_decoding_settings_are_rejected(tiny_encoder, setting):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="Invalid"):
+        nlp.add_pipe(
+            "biobert_ner", config={"model": {"encoder": str(tiny_encoder)}, **setting}
+        )
+
+
+def test_label_smoothing_gradient_matches_loss(tiny_encoder):
+    # A finite-difference check of d(loss)/d(logits) with smoothing on.
+    nlp = make_nlp(tiny_encoder)
+    ner = nlp.get_pipe("ner")
+    ner.label_smoothing = 0.1
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    scores = ner.predict([eg.predicted for eg in examples])
+    loss, d_logits = ner.get_loss(examples, scores)
+    assert loss > 0
+    logits = scores.logits[0]
+    epsilon = 1e-3
+    logits[1, 2] += epsilon
+    loss_up, _ = ner.get_loss(examples, scores)
+    logits[1, 2] -= 2 * epsilon
+    loss_down, _ = ner.get_loss(examples, scores)
+    numeric = (loss_up - loss_down) / (2 * epsilon)
+    assert numeric == pytest.approx(float(d_logits[0][1, 2]), rel=1e-2, abs=1e-5)
+
+
+def test_sentence_context_reads_each_sentence_alone(trained):
+    nlp, _ = trained
+    model = nlp.get_pipe("ner").model
+    first, second = "Patients with breast cancer.", "The gene was found in ovarian cancer."
+    model.attrs["context"] = "sentence"
+    try:
+        together = nlp.get_pipe("ner").predict([nlp.make_doc(f"{first} {second}")])
+        alone = nlp.get_pipe("ner").predict([nlp.make_doc(second)])
+    finally:
+        model.attrs["context"] = "document"
+    n_first = len(nlp.make_doc(first))
+    numpy.testing.assert_allclose(
+        together.logits[0][n_first:], alone.logits[0], rtol=1e-4, atol=1e-5
+    )
+
+
+def test_document_context_crosses_sentences(trained):
+    nlp, _ = trained
+    first, second = "Patients with breast cancer.", "The gene was found in ovarian cancer."
+    together = nlp.get_pipe("ner").predict([nlp.make_doc(f"{first} {second}")])
+    alone = nlp.get_pipe("ner").predict([nlp.make_doc(second)])
+    n_first = len(nlp.make_doc(first))
+    assert not numpy.allclose(together.logits[0][n_first:], alone.logits[0], atol=1e-5)
+
+
+def test_invalid_context_is_rejected():
+    from spacy_biobert.models.token_classifier import build_token_classifier
+
+    with pytest.raises(ValueError, match="context = 'paragraph'"):
+        build_token_classifier("some/encoder", context="paragraph")

@@ -1,8 +1,10 @@
+import numpy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from spacy_biobert.tags import (
+    best_valid_tags,
     biluo_to_bio,
     make_tags,
     spans_to_tags,
@@ -70,3 +72,62 @@ def test_biluo_to_bio():
     assert [biluo_to_bio(t) for t in ["U-D", "B-D", "I-D", "L-D", "O", "-", None]] == [
         "B-D", "B-D", "I-D", "I-D", "O", None, None,
     ]
+
+
+VITERBI_TAGS = ["O", "B-C", "I-C", "B-D", "I-D"]
+
+
+def is_well_formed(tags):
+    previous = "O"
+    for tag in tags:
+        if tag is not None and tag.startswith("I-"):
+            if previous is None or previous == "O" or previous[2:] != tag[2:]:
+                return False
+        previous = tag
+    return True
+
+
+def log_probs_for(rows):
+    probs = numpy.asarray(rows, dtype="float32")
+    return numpy.log(probs / probs.sum(axis=1, keepdims=True))
+
+
+def test_viterbi_repairs_i_after_o():
+    # Argmax gives O, I-D, I-D; the best valid sequence starts the entity with B-D.
+    log_probs = log_probs_for([
+        [0.9, 0.02, 0.02, 0.03, 0.03],
+        [0.1, 0.05, 0.05, 0.35, 0.45],
+        [0.1, 0.05, 0.05, 0.1, 0.7],
+    ])
+    assert best_valid_tags(log_probs, VITERBI_TAGS, [True, True, True]) == ["O", "B-D", "I-D"]
+
+
+def test_viterbi_keeps_a_valid_argmax():
+    log_probs = log_probs_for([
+        [0.1, 0.6, 0.1, 0.1, 0.1],
+        [0.1, 0.1, 0.6, 0.1, 0.1],
+        [0.6, 0.1, 0.1, 0.1, 0.1],
+    ])
+    assert best_valid_tags(log_probs, VITERBI_TAGS, [True] * 3) == ["B-C", "I-C", "O"]
+
+
+def test_viterbi_token_without_piece_ends_the_segment():
+    # After the gap, I-D cannot continue the entity, so the next best tag, B-D, opens one.
+    log_probs = log_probs_for([[0.1, 0.1, 0.1, 0.6, 0.1]] + [[0.1, 0.05, 0.05, 0.3, 0.5]] * 2)
+    tags = best_valid_tags(log_probs, VITERBI_TAGS, [True, False, True])
+    assert tags == ["B-D", None, "B-D"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(st.floats(0.01, 1.0), min_size=5, max_size=5), st.booleans()),
+        max_size=30,
+    )
+)
+def test_viterbi_output_is_always_well_formed(rows):
+    log_probs = log_probs_for([row for row, _ in rows]) if rows else numpy.zeros((0, 5), "float32")
+    has_piece = [piece for _, piece in rows]
+    tags = best_valid_tags(log_probs, VITERBI_TAGS, has_piece)
+    assert len(tags) == len(rows)
+    assert is_well_formed(tags)
+    assert all((tag is None) == (not piece) for tag, piece in zip(tags, has_piece))

@@ -45,3 +45,22 @@ def test_plan_marks_tokens_without_pieces():
         docs, window=8, stride=4, windows_per_batch=4, cls_id=1, sep_id=2, pad_id=0
     )
     assert plan.counts.tolist() == [1, 0, 1]
+
+
+def test_windows_stay_inside_segments():
+    # 12 tokens of one piece each, in sentences of 5, 3 and 4 pieces.
+    docs = [EncodedDoc(numpy.arange(100, 112), numpy.arange(12), segments=[(0, 5), (5, 8), (8, 12)])]
+    plan = plan_windows(
+        docs, window=6, stride=2, windows_per_batch=10, cls_id=1, sep_id=2, pad_id=0
+    )
+    windows = []
+    for batch in plan.batches:
+        for row in range(len(batch.input_ids)):
+            length = int(batch.attention_mask[row].sum()) - 2
+            windows.append(tuple(batch.input_ids[row, 1 : length + 1] - 100))
+    segment_of = [0] * 5 + [1] * 3 + [2] * 4
+    for window in windows:
+        assert len({segment_of[piece] for piece in window}) == 1
+    # Sentence 1 (5 pieces) needs two windows of 4; the others fit in one.
+    assert sorted(windows) == [(0, 1, 2, 3), (1, 2, 3, 4), (5, 6, 7), (8, 9, 10, 11)]
+    assert plan.counts.tolist() == [1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]

@@ -26,11 +26,15 @@ from thinc.api import (
 from thinc.types import Floats2d
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..sentences import sentence_ranges
 from .encoder import load_encoder_config, load_pretrained, load_tokenizer
 from .windows import EncodedDoc, WindowBatch, plan_windows
 
 # BERT-style encoders need room for [CLS], [SEP] and a few word pieces.
 MIN_WINDOW = 8
+# "document": windows run across the whole Doc.  "sentence": no window crosses
+# a sentence boundary, so each sentence is read on its own.
+CONTEXTS = ("document", "sentence")
 
 
 @dataclass
@@ -79,6 +83,7 @@ def build_token_classifier(
     mixed_precision: bool = False,
     grad_scaler_config: Dict[str, Any] = {},
     allow_pickle: bool = False,
+    context: str = "document",
 ) -> Model[List[Doc], TokenScores]:
     """Build the encoder + head model; the weights load at ``initialize`` or ``from_disk``.
 
@@ -97,6 +102,12 @@ def build_token_classifier(
         grad_scaler_config: keyword arguments for thinc's ``PyTorchGradScaler``.
         allow_pickle: also read pickled ``pytorch_model.bin`` weights at
             ``initialize``; only for checkpoints from a trusted source.
+        context: ``"document"``, windows across the whole Doc, or
+            ``"sentence"``, windows that never cross a sentence boundary
+            (``doc.sents`` when a component has set them, otherwise the rule
+            of ``spacy_biobert.sentences``).  The same setting applies in
+            training and prediction, so a model trained on single sentences
+            reads raw documents one sentence at a time.
 
     Raises:
         ValueError: listing every invalid setting, before anything loads.
@@ -116,6 +127,8 @@ def build_token_classifier(
         )
     if windows_per_batch < 1:
         problems.append(f"windows_per_batch = {windows_per_batch}: expected at least 1")
+    if context not in CONTEXTS:
+        problems.append(f"context = {context!r}: expected one of {', '.join(CONTEXTS)}")
     if problems:
         raise ValueError(
             "Invalid settings for spacy_biobert.TokenClassifier.v1:\n- "
@@ -134,6 +147,7 @@ def build_token_classifier(
             "mixed_precision": mixed_precision,
             "grad_scaler_config": dict(grad_scaler_config),
             "allow_pickle": allow_pickle,
+            "context": context,
             "tags": [],
             "output_hidden": True,
             "tokenizer": None,
@@ -228,6 +242,21 @@ def encode_docs(
     return encoded
 
 
+def sentence_segments(doc: Doc, encoded: EncodedDoc) -> List[Tuple[int, int]]:
+    """Return the word-piece range of each sentence of ``doc``, covering every piece."""
+    n_pieces = len(encoded.piece_ids)
+    starts = []
+    for start, end in sentence_ranges(doc):
+        pieces = encoded.first_piece[start:end]
+        pieces = pieces[pieces >= 0]
+        if len(pieces):
+            starts.append(int(pieces[0]))
+    if not starts:
+        return [(0, n_pieces)]
+    starts[0] = 0
+    return list(zip(starts, starts[1:] + [n_pieces]))
+
+
 def forward(
     model: Model, docs: List[Doc], is_train: bool
 ) -> Tuple[TokenScores, Callable]:
@@ -239,6 +268,9 @@ def forward(
     output_hidden = model.attrs["output_hidden"] and not is_train
 
     encoded = encode_docs(tokenizer, docs)
+    if model.attrs["context"] == "sentence":
+        for doc, encoded_doc in zip(docs, encoded):
+            encoded_doc.segments = sentence_segments(doc, encoded_doc)
     plan = plan_windows(
         encoded,
         window=model.attrs["window"],

@@ -9,7 +9,7 @@ by several windows, and its scores are the mean of theirs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -25,10 +25,13 @@ class EncodedDoc:
     first_piece: per spaCy token, the index of its first word piece, shape
         (n_tokens,). It is -1 for a token that the encoder's tokenizer drops
         entirely, such as whitespace or control characters.
+    segments: piece ranges ``(start, end)`` that windows must not cross, such
+        as sentences, in order and covering every piece; None for one segment.
     """
 
     piece_ids: numpy.ndarray
     first_piece: numpy.ndarray
+    segments: Optional[List[Tuple[int, int]]] = None
 
     @property
     def n_tokens(self) -> int:
@@ -105,8 +108,11 @@ def plan_windows(
         n_pieces = len(doc.piece_ids)
         if n_pieces == 0:
             continue
-        for start in window_starts(n_pieces, length, stride):
-            spans.append((i, start, min(start + length, n_pieces)))
+        for segment_start, segment_end in doc.segments or [(0, n_pieces)]:
+            n_segment = segment_end - segment_start
+            for start in window_starts(n_segment, length, stride):
+                first = segment_start + start
+                spans.append((i, first, min(first + length, segment_end)))
     spans.sort(key=lambda span: span[2] - span[1])
 
     batches = []

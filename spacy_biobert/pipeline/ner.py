@@ -25,10 +25,13 @@ from thinc.api import Model, Optimizer
 
 from ..models.encoder import load_folder, save_folder
 from ..models.token_classifier import TokenScores, attach_encoder, get_hf_model
-from ..tags import OUTSIDE, biluo_to_bio, make_tags, split_tag, tags_to_spans
+from ..tags import OUTSIDE, best_valid_tags, biluo_to_bio, make_tags, split_tag, tags_to_spans
 
 ENCODER_FOLDER = "encoder"
 CFG_NAME = "cfg"
+# "argmax": each token's most probable tag, decoded with the conlleval rule.
+# "viterbi": the most probable sequence in which every I-X follows B-X or I-X.
+DECODINGS = ("argmax", "viterbi")
 
 DEFAULT_MODEL_CONFIG = {
     "@architectures": "spacy_biobert.TokenClassifier.v1",
@@ -44,6 +47,8 @@ DEFAULT_MODEL_CONFIG = {
     default_config={
         "model": DEFAULT_MODEL_CONFIG,
         "store_hidden": True,
+        "decoding": "argmax",
+        "label_smoothing": 0.0,
         "scorer": {"@scorers": "spacy_biobert.entity_scorer.v1"},
     },
     default_score_weights={
@@ -58,9 +63,19 @@ def make_biobert_ner(
     name: str,
     model: Model,
     store_hidden: bool,
+    decoding: str,
+    label_smoothing: float,
     scorer: Optional[Callable],
 ) -> "BiobertNer":
-    return BiobertNer(nlp.vocab, model, name, store_hidden=store_hidden, scorer=scorer)
+    return BiobertNer(
+        nlp.vocab,
+        model,
+        name,
+        store_hidden=store_hidden,
+        decoding=decoding,
+        label_smoothing=label_smoothing,
+        scorer=scorer,
+    )
 
 
 def score_entities(examples: Iterable[Example], **kwargs) -> Dict[str, object]:
@@ -87,14 +102,28 @@ class BiobertNer(TrainablePipe):
         name: str = "biobert_ner",
         *,
         store_hidden: bool = True,
+        decoding: str = "argmax",
+        label_smoothing: float = 0.0,
         scorer: Optional[Callable] = score_entities,
     ):
+        if decoding not in DECODINGS:
+            raise ValueError(
+                f"Invalid decoding {decoding!r} for {name!r}: expected one of "
+                f"{', '.join(DECODINGS)}."
+            )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"Invalid label_smoothing {label_smoothing!r} for {name!r}: expected "
+                "a number from 0 (off) up to, not including, 1."
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.cfg = {"labels": []}
         self.store_hidden = store_hidden
+        self.decoding = decoding
+        self.label_smoothing = label_smoothing
         self.model.attrs["output_hidden"] = store_hidden
 
     @property
@@ -165,12 +194,16 @@ class BiobertNer(TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], scores: TokenScores) -> None:
         tags = self.tags
         for i, doc in enumerate(docs):
-            tag_ids = scores.logits[i].argmax(axis=1)
-            tag_ids = tag_ids.get() if hasattr(tag_ids, "get") else tag_ids
-            doc_tags = [
-                tags[tag_id] if has_piece else None
-                for tag_id, has_piece in zip(tag_ids.tolist(), scores.has_piece[i])
-            ]
+            logits = self.model.ops.to_numpy(scores.logits[i])
+            if self.decoding == "viterbi":
+                log_probs = logits - logits.max(axis=1, keepdims=True)
+                log_probs -= numpy.log(numpy.exp(log_probs).sum(axis=1, keepdims=True))
+                doc_tags = best_valid_tags(log_probs, tags, scores.has_piece[i])
+            else:
+                doc_tags = [
+                    tags[tag_id] if has_piece else None
+                    for tag_id, has_piece in zip(logits.argmax(axis=1).tolist(), scores.has_piece[i])
+                ]
             doc.ents = [
                 Span(doc, start, end, label=label)
                 for start, end, label in tags_to_spans(doc_tags)
@@ -210,7 +243,8 @@ class BiobertNer(TrainablePipe):
         """Return the mean cross-entropy over gold-tagged tokens and its gradient per Doc.
 
         Tokens whose gold tag is unknown (tokenizations disagree) or that have
-        no word piece add nothing to the loss.
+        no word piece add nothing to the loss.  With ``label_smoothing`` e, the
+        target puts 1 - e on the gold tag and spreads e evenly over all tags.
         """
         ops = self.model.ops
         tag_index = {tag: i for i, tag in enumerate(self.tags)}
@@ -233,20 +267,19 @@ class BiobertNer(TrainablePipe):
             golds.append(gold_ids)
             masks.append(mask)
         n_scored = max(float(sum(mask.sum() for mask in masks)), 1.0)
+        smoothing = self.label_smoothing
         loss = 0.0
         d_logits = []
         for logits, gold_ids, mask in zip(scores.logits, golds, masks):
             shifted = logits - logits.max(axis=1, keepdims=True)
-            probs = ops.xp.exp(shifted)
-            probs /= probs.sum(axis=1, keepdims=True)
-            gold = ops.asarray(gold_ids)
-            mask_xp = ops.asarray(mask)
+            log_probs = shifted - ops.xp.log(ops.xp.exp(shifted).sum(axis=1, keepdims=True))
+            probs = ops.xp.exp(log_probs)
+            target = ops.xp.full(probs.shape, smoothing / probs.shape[1], dtype=probs.dtype)
             rows = ops.xp.arange(len(gold_ids))
-            loss -= float((ops.xp.log(probs[rows, gold] + 1e-12) * mask_xp).sum())
-            d = probs
-            d[rows, gold] -= 1.0
-            d *= mask_xp[:, None] / n_scored
-            d_logits.append(d)
+            target[rows, ops.asarray(gold_ids)] += 1.0 - smoothing
+            mask_xp = ops.asarray(mask)
+            loss -= float(((target * log_probs).sum(axis=1) * mask_xp).sum())
+            d_logits.append((probs - target) * (mask_xp[:, None] / n_scored))
         return loss / n_scored, d_logits
 
     # Serialization: the encoder is written as safetensors with its config and
