@@ -186,6 +186,10 @@ def run_one(spec: Dict[str, Any]) -> Dict[str, Any]:
     abstract_seconds = time.perf_counter() - started
 
     record = dict(spec)
+    if hasattr(tagger, "set_inference"):
+        record["inference_variants"] = score_inference_variants(
+            tagger, test, texts, gold_abstracts
+        )
     record.update(
         sentences=score_sentences([tags for _, tags in test], predicted),
         abstracts=score_span_sets(gold_abstracts, predicted_abstracts),
@@ -196,6 +200,36 @@ def run_one(spec: Dict[str, Any]) -> Dict[str, Any]:
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     return record
+
+
+INFERENCE_VARIANTS = [
+    {"decoding": decoding, "context": context}
+    for decoding in ("argmax", "viterbi")
+    for context in ("document", "sentence")
+]
+
+
+def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[str, Any]]:
+    """Score each decoding and context setting with the same trained weights.
+
+    Neither setting changes training on single sentences, so one training run
+    measures them all; the tagger is left in the setting it was trained with.
+    """
+    ner = tagger.nlp.get_pipe("ner")
+    trained = {"decoding": ner.decoding, "context": ner.model.attrs["context"]}
+    results = []
+    for variant in INFERENCE_VARIANTS:
+        tagger.set_inference(**variant)
+        predicted = tagger.tag_sentences([words for words, _ in test])
+        results.append(
+            dict(
+                variant,
+                sentences=score_sentences([tags for _, tags in test], predicted),
+                abstracts=score_span_sets(gold_abstracts, tagger.tag_texts(texts)),
+            )
+        )
+    tagger.set_inference(**trained)
+    return results
 
 
 MODULES = {
@@ -271,6 +305,26 @@ def print_table(records: List[Dict[str, Any]]) -> None:
             print("| " + " | ".join(row) + " |")
 
 
+def print_variants(records: List[Dict[str, Any]]) -> None:
+    with_variants = [r for r in records if r.get("inference_variants")]
+    if not with_variants:
+        return
+    print("\nbiobert_ner inference settings on the same trained weights (F1, mean over runs):\n")
+    print("| dataset | system | decoding | context | sentence F1 | raw-abstract F1 |")
+    print("|---|---|---|---|---|---|")
+    groups: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for record in with_variants:
+        groups.setdefault((record["dataset"], record["system"]), []).append(record)
+    for (dataset, system), runs in sorted(groups.items()):
+        for k, variant in enumerate(runs[0]["inference_variants"]):
+            sentence_f = [r["inference_variants"][k]["sentences"]["all"]["f"] for r in runs]
+            abstract_f = [r["inference_variants"][k]["abstracts"]["all"]["f"] for r in runs]
+            print(
+                f"| {dataset} | {system} | {variant['decoding']} | {variant['context']} "
+                f"| {mean_std(sentence_f)} | {mean_std(abstract_f)} |"
+            )
+
+
 def run_folder(dataset: str, system: str, seed: int) -> str:
     safe = "".join(c if c.isalnum() or c in "._" else "-" for c in system)
     return f"{dataset}-{safe}-{seed}"
@@ -314,34 +368,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = {run_key(r) for r in load_records(args.results)}
 
+    # Seed by seed, so that a stopped run still leaves a complete table for the first seed.
+    plan = sorted(
+        (seed_rank, dataset, seed)
+        for dataset in args.datasets
+        for seed_rank, seed in enumerate(args.seeds if dataset == "ncbi_disease" else args.bc5cdr_seeds)
+    )
     if not args.table_only:
-        for dataset in args.datasets:
-            seeds = args.seeds if dataset == "ncbi_disease" else args.bc5cdr_seeds
-            for seed in seeds:
-                for system in args.systems:
-                    spec = {
-                        "dataset": dataset,
-                        "system": system,
-                        "seed": seed,
-                        "steps": args.steps,
-                        "batch_size": args.batch_size,
-                        "data": str(args.data),
-                        "encoder": str(encoder),
-                        "results": str(args.results),
-                        "workdir": str(args.results.parent / "runs" / run_folder(dataset, system, seed)),
-                    }
-                    if run_key(spec) in done:
-                        continue
-                    print(f"== {dataset} {system} seed {seed}", flush=True)
-                    started = time.perf_counter()
-                    completed = subprocess.run(
-                        [sys.executable, __file__, "--run-one", json.dumps(spec)], cwd=REPOSITORY
-                    )
-                    print(
-                        f"== {dataset} {system} seed {seed}: exit {completed.returncode}, "
-                        f"{time.perf_counter() - started:.0f} s",
-                        flush=True,
-                    )
+        for _, dataset, seed in plan:
+            for system in args.systems:
+                spec = {
+                    "dataset": dataset,
+                    "system": system,
+                    "seed": seed,
+                    "steps": args.steps,
+                    "batch_size": args.batch_size,
+                    "data": str(args.data),
+                    "encoder": str(encoder),
+                    "results": str(args.results),
+                    "workdir": str(args.results.parent / "runs" / run_folder(dataset, system, seed)),
+                }
+                if run_key(spec) in done:
+                    continue
+                print(f"== {dataset} {system} seed {seed}", flush=True)
+                started = time.perf_counter()
+                completed = subprocess.run(
+                    [sys.executable, __file__, "--run-one", json.dumps(spec)], cwd=REPOSITORY
+                )
+                print(
+                    f"== {dataset} {system} seed {seed}: exit {completed.returncode}, "
+                    f"{time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
     records = [
         r for r in load_records(args.results)
         if r["steps"] == args.steps and r["batch_size"] == args.batch_size
@@ -349,6 +407,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ]
     print(f"\n{args.steps} updates of {args.batch_size} sentences; mean ± sample std over seeds.\n")
     print_table(records)
+    print_variants(records)
     return 0
 
 
