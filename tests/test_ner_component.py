@@ -292,15 +292,17 @@ def test_to_bytes_round_trip(trained):
         assert entity_tuples(copy(text)) == entities
 
 
-def test_viterbi_decoding_gives_the_trained_spans(trained):
+def test_both_decodings_give_the_trained_spans(trained):
     nlp, _ = trained
     ner = nlp.get_pipe("ner")
-    ner.decoding = "viterbi"
+    assert ner.decoding == "viterbi"
+    ner.decoding = "argmax"
     try:
-        doc = nlp(TRAIN_DATA[0][0])
+        argmax_doc = nlp(TRAIN_DATA[0][0])
     finally:
-        ner.decoding = "argmax"
-    assert entity_tuples(doc) == TRAIN_DATA[0][1]
+        ner.decoding = "viterbi"
+    assert entity_tuples(nlp(TRAIN_DATA[0][0])) == TRAIN_DATA[0][1]
+    assert entity_tuples(argmax_doc) == TRAIN_DATA[0][1]
 
 
 @pytest.mark.parametrize("setting", [{"decoding": "crf"}, {"label_smoothing": 1.0}])

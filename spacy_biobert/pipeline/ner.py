@@ -47,7 +47,7 @@ DEFAULT_MODEL_CONFIG = {
     default_config={
         "model": DEFAULT_MODEL_CONFIG,
         "store_hidden": True,
-        "decoding": "argmax",
+        "decoding": "viterbi",
         "label_smoothing": 0.0,
         "scorer": {"@scorers": "spacy_biobert.entity_scorer.v1"},
     },
@@ -92,7 +92,9 @@ class BiobertNer(TrainablePipe):
 
     Each spaCy token takes the tag predicted at its first word piece.  Tags are
     BIO with types (``B-Disease``), collected from the training data at
-    ``initialize``; decoding follows conlleval (see ``tags_to_spans``).
+    ``initialize``.  ``decoding`` is ``"viterbi"`` (the most probable
+    well-formed BIO sequence, the default) or ``"argmax"`` (each token's most
+    probable tag, decoded with the conlleval rule of ``tags_to_spans``).
     """
 
     def __init__(
@@ -102,7 +104,7 @@ class BiobertNer(TrainablePipe):
         name: str = "biobert_ner",
         *,
         store_hidden: bool = True,
-        decoding: str = "argmax",
+        decoding: str = "viterbi",
         label_smoothing: float = 0.0,
         scorer: Optional[Callable] = score_entities,
     ):
