@@ -27,7 +27,7 @@ stopped.  Run from the repository root::
     python benchmarks/accuracy.py --data ../shared/data
 
 A variant of biobert_ner is named with options, e.g.
-``--systems biobert_ner:decoding=viterbi``.
+``--systems biobert_ner:decoding=argmax`` or ``biobert_ner:label_smoothing=0.1``.
 """
 
 from __future__ import annotations
@@ -217,8 +217,9 @@ INFERENCE_VARIANTS = [
 def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[str, Any]]:
     """Score each decoding and context setting with the same trained weights.
 
-    Neither setting changes training on single sentences, so one training run
-    measures them all; the tagger is left in the setting it was trained with.
+    Decoding does not change training, and the sentence rule cuts only 17 of
+    NCBI-disease's 5,424 training sentences, so one training run measures them
+    all.  The tagger is left in the setting it was trained with.
     """
     ner = tagger.nlp.get_pipe("ner")
     trained = {"decoding": ner.decoding, "context": ner.model.attrs["context"]}
@@ -336,7 +337,9 @@ def run_folder(dataset: str, system: str, seed: int) -> str:
 
 
 def run_key(record: Dict[str, Any]) -> Tuple:
-    return (record["dataset"], record["system"], record["seed"], record["steps"], record["batch_size"])
+    return tuple(
+        record[key] for key in ("dataset", "system", "seed", "steps", "batch_size", "encoder", "data")
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -125,6 +125,24 @@ def test_convert_prints_what_became_of_the_mentions(tmp_path, capsys):
     assert cli_main(["convert", str(source), str(tmp_path / "corpus.spacy")]) == 0
     printed = capsys.readouterr().out
     assert (
-        "3 mentions in doc.spans['mentions']; 2 of them in doc.ents; 1 overlapping ones "
-        "left out of doc.ents; 0 widened to token boundaries; 1 warning(s) about the data above."
+        "3 mentions in doc.spans['mentions']; 2 of them in doc.ents; 1 left out of "
+        "doc.ents because they overlap; 0 widened to token boundaries; 1 warning about "
+        "the data above."
     ) in printed
+
+
+def test_convert_command_prints_the_defects(tmp_path):
+    # Run as a user would, without logging configured: the counted warnings must be shown.
+    import subprocess
+    import sys
+
+    source = tmp_path / "corpus.txt"
+    source.write_text(PUBTATOR.replace("Breast cancer\tSpecific", "Breast cance\tSpecific"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_biobert", "convert", str(source), str(tmp_path / "out.spacy")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "line 3: field 4 (mention text): 'Breast cance' differs" in result.stderr
+    assert "Wrote 1 doc to" in result.stdout
+    assert "1 warning about the data above." in result.stdout

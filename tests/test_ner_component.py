@@ -364,3 +364,28 @@ def test_invalid_context_is_rejected():
 
     with pytest.raises(ValueError, match="context = 'paragraph'"):
         build_token_classifier("some/encoder", context="paragraph")
+
+
+def test_sentence_context_ends_entities_at_sentence_ends(trained):
+    # Force an I- tag at the first token of the second sentence: in sentence
+    # context it opens a new entity instead of continuing the one before.
+    from spacy_biobert.models.token_classifier import TokenScores
+
+    nlp, _ = trained
+    ner = nlp.get_pipe("ner")
+    doc = nlp.make_doc("Breast cancer. Cancer follows")
+    tags = ner.tags
+    logits = numpy.full((len(doc), len(tags)), -5.0, dtype="float32")
+    for i, tag in enumerate(["B-Disease", "I-Disease", "I-Disease", "I-Disease", "O"]):
+        logits[i, tags.index(tag)] = 5.0
+    logits[3, tags.index("B-Disease")] = 4.0  # the best tag that may open an entity
+    scores = TokenScores([logits], [numpy.ones(len(doc), dtype=bool)], None)
+    model = ner.model
+    model.attrs["context"] = "sentence"
+    try:
+        ner.set_annotations([doc], scores)
+    finally:
+        model.attrs["context"] = "document"
+    assert [(e.start, e.end) for e in doc.ents] == [(0, 3), (3, 4)]
+    ner.set_annotations([doc], scores)
+    assert [(e.start, e.end) for e in doc.ents] == [(0, 4)]

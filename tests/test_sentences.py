@@ -34,6 +34,9 @@ def sentences(nlp, text):
         ("Deficiency type I. We found", ["Deficiency type I.", "We found"]),
         ("The mouse gene. apoB is next.", ["The mouse gene. apoB is next."]),
         ("No space.Next word", ["No space.Next word"]),
+        ("Cancer rose.\nNext one fell.", ["Cancer rose.\n", "Next one fell."]),
+        ("Cancer rose.  Next one fell.", ["Cancer rose.  ", "Next one fell."]),
+        ("Smith et al . The gene", ["Smith et al . The gene"]),
     ],
 )
 def test_sentence_rule(nlp, text, expected):
@@ -49,6 +52,19 @@ def test_sentences_from_a_component_win(nlp):
     for token in doc:
         token.is_sent_start = token.i == 0
     assert sentence_ranges(doc) == [(0, len(doc))]
+
+
+def test_rule_fills_unset_boundaries(nlp):
+    # Only "Two" is marked as not starting a sentence; "Three" is left to the rule.
+    doc = nlp.make_doc("One. Two. Three.")
+    doc[2].is_sent_start = False
+    assert [doc[start:end].text for start, end in sentence_ranges(doc)] == ["One. Two.", "Three."]
+
+
+def test_unclosed_bracket_stops_mattering(nlp):
+    text = "An open (bracket " + "word " * 70 + "ends. The next sentence."
+    doc = nlp.make_doc(text)
+    assert len(sentence_ranges(doc)) == 2
 
 
 @pytest.mark.integration

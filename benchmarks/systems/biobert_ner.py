@@ -23,7 +23,7 @@ Sentence = tuple[list[str], list[str]]  # (words, IOB2 tags such as "B-Disease")
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "ner_cpu.cfg"
 DEV_SENTENCES = 50
 
-# Option names accepted in a system spec such as biobert_ner:decoding=viterbi,
+# Option names accepted in a system spec such as biobert_ner:decoding=argmax,
 # and the config key each sets.
 OPTIONS = {
     "decoding": "components.ner.decoding",

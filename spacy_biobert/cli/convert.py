@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -59,14 +59,21 @@ def convert(
     )
     summary = ConversionSummary()
     warnings = _WarningCounter()
+    handlers: List[logging.Handler] = [warnings]
+    # Any handler on the logger turns off Python's last-resort printing of
+    # warnings, so print them to stderr when logging is not configured.
+    if not logging.getLogger().handlers:
+        handlers.append(logging.StreamHandler())
     readers_logger = logging.getLogger("spacy_biobert.readers")
-    readers_logger.addHandler(warnings)
+    for handler in handlers:
+        readers_logger.addHandler(handler)
     try:
         for example in reader(nlp):
             doc_bin.add(example.reference)
             summary.add(example.reference)
     finally:
-        readers_logger.removeHandler(warnings)
+        for handler in handlers:
+            readers_logger.removeHandler(handler)
     try:
         with atomic_output(output_path, binary=True) as stream:
             stream.write(doc_bin.to_bytes())
@@ -75,7 +82,7 @@ def convert(
             f"Could not write {output_path}: {error.strerror or error}. Check that "
             "the folder exists and is writable."
         ) from error
-    print(f"Wrote {len(doc_bin)} docs to {output_path}")
+    print(f"Wrote {_count(len(doc_bin), 'doc')} to {output_path}")
     print(summary.describe(warnings.count))
     return len(doc_bin)
 
@@ -102,17 +109,21 @@ class ConversionSummary:
 
     def describe(self, n_warnings: int) -> str:
         if not self.has_mentions:
-            lines = [f"{self.entities:,} entities"]
+            parts = [_count(self.entities, "entity", "entities")]
         else:
-            lines = [
-                f"{self.mentions:,} mentions in doc.spans[{MENTIONS_KEY!r}]",
+            parts = [
+                f"{_count(self.mentions, 'mention')} in doc.spans[{MENTIONS_KEY!r}]",
                 f"{self.entities:,} of them in doc.ents",
-                f"{self.mentions - self.entities:,} overlapping ones left out of doc.ents",
+                f"{self.mentions - self.entities:,} left out of doc.ents because they overlap",
                 f"{self.widened:,} widened to token boundaries",
             ]
         if n_warnings:
-            lines.append(f"{n_warnings:,} warning(s) about the data above")
-        return "; ".join(lines) + "."
+            parts.append(f"{_count(n_warnings, 'warning')} about the data above")
+        return "; ".join(parts) + "."
+
+
+def _count(n: int, singular: str, plural: Optional[str] = None) -> str:
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 class _WarningCounter(logging.Handler):

@@ -260,7 +260,7 @@ def sentence_segments(doc: Doc, encoded: EncodedDoc) -> List[Tuple[int, int]]:
 def forward(
     model: Model, docs: List[Doc], is_train: bool
 ) -> Tuple[TokenScores, Callable]:
-    get_hf_model(model)  # raises an explanation when no weights are loaded yet
+    get_hf_model(model)  # raises ValueError when no weights are loaded yet
     tokenizer = model.attrs["tokenizer"]
     wrapper = model.layers[0]
     ops = model.ops

@@ -25,7 +25,16 @@ from thinc.api import Model, Optimizer
 
 from ..models.encoder import load_folder, save_folder
 from ..models.token_classifier import TokenScores, attach_encoder, get_hf_model
-from ..tags import OUTSIDE, best_valid_tags, biluo_to_bio, make_tags, split_tag, tags_to_spans
+from ..sentences import sentence_ranges
+from ..tags import (
+    OUTSIDE,
+    TokenSpan,
+    best_valid_tags,
+    biluo_to_bio,
+    make_tags,
+    split_tag,
+    tags_to_spans,
+)
 
 ENCODER_FOLDER = "encoder"
 CFG_NAME = "cfg"
@@ -194,24 +203,33 @@ class BiobertNer(TrainablePipe):
         return self.model.predict(list(docs))
 
     def set_annotations(self, docs: Iterable[Doc], scores: TokenScores) -> None:
-        tags = self.tags
+        by_sentence = self.model.attrs["context"] == "sentence"
         for i, doc in enumerate(docs):
             logits = self.model.ops.to_numpy(scores.logits[i])
-            if self.decoding == "viterbi":
-                log_probs = logits - logits.max(axis=1, keepdims=True)
-                log_probs -= numpy.log(numpy.exp(log_probs).sum(axis=1, keepdims=True))
-                doc_tags = best_valid_tags(log_probs, tags, scores.has_piece[i])
-            else:
-                doc_tags = [
-                    tags[tag_id] if has_piece else None
-                    for tag_id, has_piece in zip(logits.argmax(axis=1).tolist(), scores.has_piece[i])
-                ]
-            doc.ents = [
-                Span(doc, start, end, label=label)
-                for start, end, label in tags_to_spans(doc_tags)
-            ]
+            # Each sentence was read on its own, so no entity may run into the next one.
+            segments = sentence_ranges(doc) if by_sentence else [(0, len(doc))]
+            entities = []
+            for start, end in segments:
+                for first, last, label in self._decode(
+                    logits[start:end], scores.has_piece[i][start:end]
+                ):
+                    entities.append(Span(doc, start + first, start + last, label=label))
+            doc.ents = entities
             if scores.hidden is not None:
                 doc.tensor = self.model.ops.to_numpy(scores.hidden[i])
+
+    def _decode(self, logits: numpy.ndarray, has_piece: numpy.ndarray) -> List[TokenSpan]:
+        tags = self.tags
+        if self.decoding == "viterbi":
+            log_probs = logits - logits.max(axis=1, keepdims=True)
+            log_probs -= numpy.log(numpy.exp(log_probs).sum(axis=1, keepdims=True))
+            token_tags = best_valid_tags(log_probs, tags, has_piece)
+        else:
+            token_tags = [
+                tags[tag_id] if piece else None
+                for tag_id, piece in zip(logits.argmax(axis=1).tolist(), has_piece)
+            ]
+        return tags_to_spans(token_tags)
 
     def update(
         self,
@@ -263,7 +281,7 @@ class BiobertNer(TrainablePipe):
                 else:
                     raise ValueError(
                         f"Unknown entity label {split_tag(tag)[1]!r} in the gold data "
-                        f"of {self.name!r}, which knows {self.labels}. Add it to "
+                        f"of {self.name!r}, whose labels are {self.labels}. Add it to "
                         "[initialize.components.<name>.labels] or to the training data."
                     )
             golds.append(gold_ids)

@@ -123,7 +123,12 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         if any(path.glob("*.ann")):
             return "brat"
-        return "spacy"
+        if any(path.glob("**/*.spacy")):
+            return "spacy"
+        raise CorpusFormatError(
+            f"{path}: the folder contains neither brat annotation files (.ann beside "
+            "each .txt) nor .spacy files. Add the .ann files, or give a corpus file."
+        )
     suffix = path.suffix.lower()
     if suffix == ".spacy":
         return "spacy"
@@ -141,7 +146,8 @@ def detect_format(path: Path) -> str:
     raise CorpusFormatError(
         f"{path}: unknown corpus format {path.suffix!r}. Expected an IOB or PubTator "
         f"file ({', '.join(IOB_SUFFIXES)}), BioC (.xml, .json, .jsonl), a folder of "
-        "brat .txt/.ann files, or a .spacy file; or set format in the reader's config."
+        "brat .txt/.ann files, or a .spacy file; or set the format (format in the "
+        "reader's config, --format for the convert command)."
     )
 
 
