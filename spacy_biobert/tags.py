@@ -77,6 +77,23 @@ def tags_to_spans(tags: Sequence[Optional[str]]) -> List[TokenSpan]:
     return spans
 
 
+def drop_orphan_inside(tags: Sequence[Optional[str]]) -> List[Optional[str]]:
+    """Read every ``I-X`` that does not continue a ``B-X`` or ``I-X`` as ``O``.
+
+    This is how seqeval's strict IOB2 mode counts entities: one that does not
+    start with ``B-`` is not an entity.  ``None`` stays ``None``.
+    """
+    result: List[Optional[str]] = []
+    previous: Optional[str] = None
+    for tag in tags:
+        if tag is not None and tag.startswith("I-"):
+            continues = previous is not None and previous != OUTSIDE and previous[2:] == tag[2:]
+            tag = tag if continues else OUTSIDE
+        result.append(tag)
+        previous = tag
+    return result
+
+
 def spans_to_tags(spans: Iterable[TokenSpan], length: int) -> List[str]:
     """Encode non-overlapping token spans as a BIO tag sequence of ``length`` tokens.
 

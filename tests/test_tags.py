@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from spacy_biobert.tags import (
     best_valid_tags,
     biluo_to_bio,
+    drop_orphan_inside,
     make_tags,
     spans_to_tags,
     split_tag,
@@ -131,3 +132,25 @@ def test_viterbi_output_is_always_well_formed(rows):
     assert len(tags) == len(rows)
     assert is_well_formed(tags)
     assert all((tag is None) == (not piece) for tag, piece in zip(tags, has_piece))
+
+
+@pytest.mark.parametrize(
+    "tags,expected",
+    [
+        (["O", "I-D", "I-D", "O"], ["O", "O", "O", "O"]),
+        (["B-D", "I-D", "I-C", "O"], ["B-D", "I-D", "O", "O"]),
+        (["B-D", None, "I-D"], ["B-D", None, "O"]),
+        (["I-D", "B-D", "I-D"], ["O", "B-D", "I-D"]),
+    ],
+)
+def test_drop_orphan_inside(tags, expected):
+    assert drop_orphan_inside(tags) == expected
+
+
+@given(st.lists(st.sampled_from(["O", "B-C", "I-C", "B-D", "I-D", None]), max_size=20))
+def test_dropped_orphans_match_seqeval_strict(tags):
+    from seqeval.scheme import IOB2, Entities
+
+    plain = ["O" if tag is None else tag for tag in tags]
+    strict = sorted((e.start, e.end, e.tag) for e in Entities([plain], IOB2).entities[0])
+    assert sorted(tags_to_spans(drop_orphan_inside(plain))) == strict

@@ -18,6 +18,8 @@ from spacy.cli.train import train as spacy_train
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from spacy_biobert.tags import spans_to_tags
+
 Sentence = tuple[list[str], list[str]]  # (words, IOB2 tags such as "B-Disease")
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "ner_cpu.cfg"
@@ -64,12 +66,7 @@ class BiobertTagger:
 
 
 def doc_to_iob(doc: Doc) -> list[str]:
-    tags = ["O"] * len(doc)
-    for ent in doc.ents:
-        tags[ent.start] = f"B-{ent.label_}"
-        for i in range(ent.start + 1, ent.end):
-            tags[i] = f"I-{ent.label_}"
-    return tags
+    return spans_to_tags([(ent.start, ent.end, ent.label_) for ent in doc.ents], len(doc))
 
 
 def write_iob(sentences: list[Sentence], path: Path) -> None:

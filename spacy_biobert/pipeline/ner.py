@@ -31,6 +31,7 @@ from ..tags import (
     TokenSpan,
     best_valid_tags,
     biluo_to_bio,
+    drop_orphan_inside,
     make_tags,
     split_tag,
     tags_to_spans,
@@ -39,8 +40,10 @@ from ..tags import (
 ENCODER_FOLDER = "encoder"
 CFG_NAME = "cfg"
 # "argmax": each token's most probable tag, decoded with the conlleval rule.
+# "strict": each token's most probable tag, an I-X that follows neither B-X nor
+#   I-X read as O (seqeval's strict IOB2 count).
 # "viterbi": the most probable sequence in which every I-X follows B-X or I-X.
-DECODINGS = ("argmax", "viterbi")
+DECODINGS = ("argmax", "strict", "viterbi")
 
 DEFAULT_MODEL_CONFIG = {
     "@architectures": "spacy_biobert.TokenClassifier.v1",
@@ -102,8 +105,9 @@ class BiobertNer(TrainablePipe):
     Each spaCy token takes the tag predicted at its first word piece.  Tags are
     BIO with types (``B-Disease``), collected from the training data at
     ``initialize``.  ``decoding`` is ``"viterbi"`` (the most probable
-    well-formed BIO sequence, the default) or ``"argmax"`` (each token's most
-    probable tag, decoded with the conlleval rule of ``tags_to_spans``).
+    well-formed BIO sequence, the default), ``"argmax"`` (each token's most
+    probable tag, decoded with the conlleval rule of ``tags_to_spans``) or
+    ``"strict"`` (the same tags, an ``I-`` tag that continues no entity read as ``O``).
     """
 
     def __init__(
@@ -229,6 +233,8 @@ class BiobertNer(TrainablePipe):
                 tags[tag_id] if piece else None
                 for tag_id, piece in zip(logits.argmax(axis=1).tolist(), has_piece)
             ]
+            if self.decoding == "strict":
+                token_tags = drop_orphan_inside(token_tags)
         return tags_to_spans(token_tags)
 
     def update(
