@@ -15,8 +15,8 @@ scored; nothing is selected on the dev split.
 Scores, per dataset and entity type:
 
 - sentence level: exact (start, end, type) matches on the test sentences,
-  tags decoded with the conlleval rule (an I-X after O opens an entity);
-  seqeval's strict IOB2 and default modes are printed alongside;
+  with tags decoded by the conlleval rule (an I-X after O opens an entity).
+  seqeval's strict IOB2 and default counts are printed alongside.
 - raw abstracts: the PubTator test abstracts (title, a space, abstract) as raw
   text, exact character-span matches against the gold offsets.
 
@@ -422,7 +422,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     for system in args.systems:
-        parse_system(system)
+        try:
+            parse_system(system)
+        except ValueError as error:
+            parser.error(str(error))
     if not args.data.is_dir():
         parser.error(f"data folder not found: {args.data}; set --data or SPACY_BIOBERT_DATA")
     encoder = args.encoder
