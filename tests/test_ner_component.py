@@ -305,7 +305,15 @@ def test_every_decoding_gives_the_trained_spans(trained, decoding):
     assert entity_tuples(doc) == TRAIN_DATA[0][1]
 
 
-@pytest.mark.parametrize("setting", [{"decoding": "crf"}, {"label_smoothing": 1.0}])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"decoding": "crf"},
+        {"label_smoothing": 1.0},
+        {"max_grad_norm": -1.0},
+        {"head_learn_rate_factor": 0.0},
+    ],
+)
 def test_invalid_decoding_settings_are_rejected(tiny_encoder, setting):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="Invalid"):
@@ -332,6 +340,56 @@ def test_label_smoothing_gradient_matches_loss(tiny_encoder):
     loss_down, _ = ner.get_loss(examples, scores)
     numeric = (loss_up - loss_down) / (2 * epsilon)
     assert numeric == pytest.approx(float(d_logits[0][1, 2]), rel=1e-2, abs=1e-5)
+
+
+class RecordingOptimizer:
+    """Stands in for thinc's optimizer: keeps each gradient and leaves the weights alone."""
+
+    def __init__(self):
+        self.gradients = {}
+        self.lr_scales = {}
+
+    def __call__(self, key, weights, gradient, lr_scale=1.0):
+        self.gradients[key[1]] = gradient.copy()
+        self.lr_scales[key[1]] = lr_scale
+        return weights, gradient
+
+
+def record_update(tiny_encoder, **settings):
+    torch.manual_seed(0)
+    nlp = make_nlp(tiny_encoder)
+    ner = nlp.get_pipe("ner")
+    for name, value in settings.items():
+        setattr(ner, name, value)
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    # Dropout would make the two runs differ.
+    for module in get_hf_model(ner.model).modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    optimizer = RecordingOptimizer()
+    ner.update(examples, sgd=optimizer)
+    return optimizer
+
+
+def test_max_grad_norm_scales_all_weights_together(tiny_encoder):
+    unclipped = record_update(tiny_encoder, max_grad_norm=0.0).gradients
+    clipped = record_update(tiny_encoder, max_grad_norm=0.01).gradients
+    norm = numpy.sqrt(sum(float((g**2).sum()) for g in unclipped.values()))
+    assert norm > 0.01  # else the test would show nothing
+    clipped_norm = numpy.sqrt(sum(float((g**2).sum()) for g in clipped.values()))
+    assert clipped_norm == pytest.approx(0.01, rel=1e-3)
+    # One factor for every tensor: the direction of the whole gradient is kept.
+    for name, gradient in unclipped.items():
+        numpy.testing.assert_allclose(clipped[name], gradient * (0.01 / norm), atol=1e-7)
+
+
+def test_head_learn_rate_factor_applies_to_the_head_only(tiny_encoder):
+    lr_scales = record_update(tiny_encoder, head_learn_rate_factor=10.0).lr_scales
+    head = {name for name in lr_scales if ".classifier." in name}
+    assert head == {"hf_model.classifier.weight", "hf_model.classifier.bias"}
+    assert {lr_scales[name] for name in head} == {10.0}
+    assert {lr_scales[name] for name in lr_scales if name not in head} == {1.0}
 
 
 def test_sentence_context_reads_each_sentence_alone(trained):

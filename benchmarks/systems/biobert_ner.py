@@ -3,7 +3,7 @@
 Training runs ``spacy train`` in-process on ``configs/ner_cpu.cfg`` with the
 benchmark's budget and optimizer settings given as overrides, so the table
 measures the shipped config.  Component settings (``decoding``,
-``label_smoothing``, ``window``, ``context``) can be overridden per run to
+``label_smoothing``, ``max_grad_norm``, ``head_learn_rate_factor``, ``window``, ``context``) can be overridden per run to
 compare options, and ``schedule=false`` trains at a constant learning rate.
 """
 
@@ -30,6 +30,8 @@ DEV_SENTENCES = 50
 OPTIONS = {
     "decoding": "components.ner.decoding",
     "label_smoothing": "components.ner.label_smoothing",
+    "max_grad_norm": "components.ner.max_grad_norm",
+    "head_learn_rate_factor": "components.ner.head_learn_rate_factor",
     "window": "components.ner.model.window",
     "stride": "components.ner.model.stride",
     "context": "components.ner.model.context",

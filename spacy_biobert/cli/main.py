@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import convert, tag
+from . import convert, huggingface, tag
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -17,6 +17,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     convert.add_parser(subparsers)
     tag.add_parser(subparsers)
+    huggingface.add_parsers(subparsers)
     args = parser.parse_args(argv)
     try:
         args.run(args)

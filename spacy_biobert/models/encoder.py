@@ -25,6 +25,12 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+PICKLED_WEIGHTS_NAME = "pytorch_model.bin"
+# A lower-casing tokenizer whose vocabulary has at least this share of
+# capitalised word pieces belongs to a cased encoder.  Uncased vocabularies have
+# next to none (all-MiniLM-L6-v2: 2 of 30,522), since lower-cased text cannot
+# produce them.
+CASED_VOCABULARY_SHARE = 0.05
 
 
 class EncoderLoadError(OSError):
@@ -80,7 +86,53 @@ def load_tokenizer(
             "biobert_ner needs one to map word pieces to tokens. Add tokenizer.json "
             "to the folder, or use an encoder whose tokenizer has a fast version."
         )
+    warn_if_cased_vocabulary_is_lowercased(tokenizer, str(name_or_path))
     return tokenizer
+
+
+def lowercases(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether the tokenizer lower-cases text before splitting it into word pieces."""
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    return normalizer is not None and normalizer.normalize_str("BRCA1") != "BRCA1"
+
+
+def warn_if_cased_vocabulary_is_lowercased(
+    tokenizer: PreTrainedTokenizerBase, source: str
+) -> None:
+    """Warn when a tokenizer lower-cases text for a vocabulary learned on cased text.
+
+    Capitalised word pieces can never be produced then, and the encoder sees
+    text unlike its pretraining data: the usual cause is a cased checkpoint,
+    such as BioBERT, shipped without ``tokenizer_config.json``.
+    """
+    if not lowercases(tokenizer):
+        return
+    vocab = tokenizer.get_vocab()
+    capitalised = sum(1 for piece in vocab if piece.lstrip("#")[:1].isupper())
+    if capitalised >= CASED_VOCABULARY_SHARE * len(vocab):
+        logger.warning(
+            "The tokenizer of %s lower-cases text, but %d of its %d word pieces start "
+            "with a capital letter, so the encoder was most likely trained on cased "
+            "text. A missing tokenizer_config.json is the usual cause. Set "
+            'tokenizer_config = {"do_lower_case": false} in [components.<name>.model] '
+            "(with import-hf: --keep-case).",
+            source,
+            capitalised,
+            len(vocab),
+        )
+
+
+def check_tokenizer_fits(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str
+) -> None:
+    """Reject a tokenizer whose word-piece ids run past the encoder's embeddings."""
+    if len(tokenizer) > model.config.vocab_size:
+        raise EncoderLoadError(
+            f"The tokenizer of {source} has {len(tokenizer)} word pieces, but the "
+            f"encoder's embeddings have {model.config.vocab_size} rows, so the "
+            "tokenizer files belong to another encoder. Use the tokenizer files "
+            "saved with these weights."
+        )
 
 
 def load_pretrained(
@@ -98,21 +150,13 @@ def load_pretrained(
         allow_pickle: also read ``pytorch_model.bin``, which is a pickle and can
             run code when loaded. Only for checkpoints from a trusted source.
     """
-    try:
-        model, info = AutoModelForTokenClassification.from_pretrained(
-            name_or_path,
-            config=config,
-            use_safetensors=None if allow_pickle else True,
-            ignore_mismatched_sizes=True,
-            output_loading_info=True,
-        )
-    except (OSError, ValueError) as error:
-        raise EncoderLoadError(
-            f"Could not load the encoder weights from {name_or_path!r}: {error}\n"
-            "biobert_ner reads model.safetensors only. If the checkpoint has only "
-            "pytorch_model.bin and you trust its source, set allow_pickle = true "
-            "in [components.<name>.model]; otherwise convert it to safetensors first."
-        ) from error
+    model, info = _from_pretrained(
+        name_or_path,
+        allow_pickle,
+        config=config,
+        ignore_mismatched_sizes=True,
+        output_loading_info=True,
+    )
     head_was_loaded = not any("classifier" in key for key in info["missing_keys"])
     if head_was_loaded:
         logger.info(
@@ -122,6 +166,64 @@ def load_pretrained(
         )
         model._init_weights(model.classifier)
     return model
+
+
+def load_checkpoint(name_or_path: str, *, allow_pickle: bool = False) -> PreTrainedModel:
+    """Load a fine-tuned token classifier as it is, head and labels included.
+
+    Raises:
+        FileNotFoundError: when ``name_or_path`` is a local path that does not
+            exist, or a folder without ``config.json``.
+        EncoderLoadError: when the weights are missing, pickled without
+            ``allow_pickle``, unreadable, or do not fit ``config.json``.
+    """
+    path = Path(name_or_path)
+    looks_local = path.exists() or path.is_absolute() or name_or_path.startswith(".")
+    if looks_local and not path.is_dir():
+        raise FileNotFoundError(
+            f"Checkpoint folder not found: {name_or_path}. Give a folder with "
+            "config.json, model.safetensors and the tokenizer files, or a Hugging "
+            "Face model name."
+        )
+    if looks_local and not (path / CONFIG_NAME).is_file():
+        raise FileNotFoundError(
+            f"{path} has no {CONFIG_NAME}. A token-classification checkpoint folder "
+            f"needs {CONFIG_NAME} (with id2label), {WEIGHTS_NAME} and the tokenizer files."
+        )
+    return _from_pretrained(name_or_path, allow_pickle)
+
+
+def _from_pretrained(name_or_path: str, allow_pickle: bool, **kwargs: Any):
+    try:
+        return AutoModelForTokenClassification.from_pretrained(
+            name_or_path, use_safetensors=None if allow_pickle else True, **kwargs
+        )
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
+        raise EncoderLoadError(
+            f"Could not load the encoder weights from {name_or_path!r}: {error}\n"
+            + _weights_advice(Path(name_or_path), allow_pickle)
+        ) from error
+
+
+def _weights_advice(path: Path, allow_pickle: bool) -> str:
+    """Say what to do about weights that did not load, from the files the folder has."""
+    if (path / WEIGHTS_NAME).is_file():
+        return (
+            f"{path / WEIGHTS_NAME} could not be read: it may be truncated or corrupt, "
+            "or its head may not match the labels in config.json. Download or save "
+            "the checkpoint again."
+        )
+    if (path / PICKLED_WEIGHTS_NAME).is_file() and not allow_pickle:
+        return (
+            f"{path} has only {PICKLED_WEIGHTS_NAME}, a pickle that can run code when "
+            "loaded, and biobert_ner reads model.safetensors only. If you trust its "
+            "source, set allow_pickle = true in [components.<name>.model] (with "
+            "import-hf: --allow-pickle); otherwise convert it to safetensors first."
+        )
+    return (
+        "Give a local folder with config.json, model.safetensors and the tokenizer "
+        "files, or a Hugging Face model name on a machine that can reach the hub."
+    )
 
 
 def save_folder(

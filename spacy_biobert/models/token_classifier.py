@@ -27,7 +27,12 @@ from thinc.types import Floats2d
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..sentences import sentence_ranges
-from .encoder import load_encoder_config, load_pretrained, load_tokenizer
+from .encoder import (
+    check_tokenizer_fits,
+    load_encoder_config,
+    load_pretrained,
+    load_tokenizer,
+)
 from .windows import EncodedDoc, WindowBatch, plan_windows
 
 # BERT-style encoders need room for [CLS], [SEP] and a few word pieces.
@@ -35,6 +40,9 @@ MIN_WINDOW = 8
 # "document": windows run across the whole Doc.  "sentence": no window crosses
 # a sentence boundary, so each sentence is read on its own.
 CONTEXTS = ("document", "sentence")
+# How thinc's torch shim names the head's weights when it calls the optimizer:
+# the attribute of _HeadOutputs, then the attribute of the Hugging Face model.
+HEAD_PREFIX = "hf_model.classifier."
 
 
 @dataclass
@@ -186,6 +194,7 @@ def attach_encoder(
 ) -> None:
     """Put a loaded Hugging Face model and tokenizer inside the thinc model."""
     check_window(model, hf_model.config.max_position_embeddings, source="saved encoder")
+    check_tokenizer_fits(hf_model, tokenizer, model.attrs["encoder"])
     wrapper = PyTorchWrapper_v2(
         _HeadOutputs(hf_model),
         convert_inputs=_convert_inputs,

@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy
 import srsly
+import torch
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import get_ner_prf
@@ -22,9 +23,15 @@ from spacy.training import Example, validate_get_examples
 from spacy.util import ensure_path
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..models.encoder import load_folder, save_folder
-from ..models.token_classifier import TokenScores, attach_encoder, get_hf_model
+from ..models.token_classifier import (
+    HEAD_PREFIX,
+    TokenScores,
+    attach_encoder,
+    get_hf_model,
+)
 from ..sentences import sentence_ranges
 from ..tags import (
     OUTSIDE,
@@ -61,6 +68,8 @@ DEFAULT_MODEL_CONFIG = {
         "store_hidden": True,
         "decoding": "viterbi",
         "label_smoothing": 0.0,
+        "max_grad_norm": 0.0,
+        "head_learn_rate_factor": 1.0,
         "scorer": {"@scorers": "spacy_biobert.entity_scorer.v1"},
     },
     default_score_weights={
@@ -77,6 +86,8 @@ def make_biobert_ner(
     store_hidden: bool,
     decoding: str,
     label_smoothing: float,
+    max_grad_norm: float,
+    head_learn_rate_factor: float,
     scorer: Optional[Callable],
 ) -> "BiobertNer":
     return BiobertNer(
@@ -86,6 +97,8 @@ def make_biobert_ner(
         store_hidden=store_hidden,
         decoding=decoding,
         label_smoothing=label_smoothing,
+        max_grad_norm=max_grad_norm,
+        head_learn_rate_factor=head_learn_rate_factor,
         scorer=scorer,
     )
 
@@ -108,6 +121,14 @@ class BiobertNer(TrainablePipe):
     well-formed BIO sequence, the default), ``"argmax"`` (each token's most
     probable tag, decoded with the conlleval rule of ``tags_to_spans``) or
     ``"strict"`` (the same tags, an ``I-`` tag that continues no entity read as ``O``).
+
+    ``max_grad_norm`` above 0 rescales the gradient of all the encoder's and
+    head's weights together so that its norm is at most that value, before the
+    optimizer's step (as ``torch.nn.utils.clip_grad_norm_`` and the Hugging
+    Face ``Trainer`` do).  The optimizer's own ``grad_clip`` clips each weight
+    tensor separately instead.  ``head_learn_rate_factor`` multiplies the
+    learning rate of the head, which starts from random weights while the
+    encoder starts pretrained.
     """
 
     def __init__(
@@ -119,6 +140,8 @@ class BiobertNer(TrainablePipe):
         store_hidden: bool = True,
         decoding: str = "viterbi",
         label_smoothing: float = 0.0,
+        max_grad_norm: float = 0.0,
+        head_learn_rate_factor: float = 1.0,
         scorer: Optional[Callable] = score_entities,
     ):
         if decoding not in DECODINGS:
@@ -131,6 +154,17 @@ class BiobertNer(TrainablePipe):
                 f"Invalid label_smoothing {label_smoothing!r} for {name!r}: expected "
                 "a number from 0 (off) up to, not including, 1."
             )
+        if not max_grad_norm >= 0.0:
+            raise ValueError(
+                f"Invalid max_grad_norm {max_grad_norm!r} for {name!r}: expected 0 "
+                "(leave clipping to the optimizer) or a positive number."
+            )
+        if not head_learn_rate_factor > 0.0:
+            raise ValueError(
+                f"Invalid head_learn_rate_factor {head_learn_rate_factor!r} for "
+                f"{name!r}: expected a positive number (1 trains the head at the "
+                "optimizer's learning rate)."
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -139,6 +173,8 @@ class BiobertNer(TrainablePipe):
         self.store_hidden = store_hidden
         self.decoding = decoding
         self.label_smoothing = label_smoothing
+        self.max_grad_norm = max_grad_norm
+        self.head_learn_rate_factor = head_learn_rate_factor
         self.model.attrs["output_hidden"] = store_hidden
 
     @property
@@ -203,6 +239,23 @@ class BiobertNer(TrainablePipe):
         self.model.attrs["tags"] = self.tags
         self.model.initialize()
 
+    def attach_pretrained(
+        self, hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+    ) -> None:
+        """Use a token classifier that is already trained, instead of ``initialize``.
+
+        The labels must have been added with ``add_label``, and the head's
+        ``id2label`` must list ``self.tags`` in order.
+        """
+        head_tags = [hf_model.config.id2label[i] for i in range(hf_model.config.num_labels)]
+        if head_tags != self.tags:
+            raise ValueError(
+                f"The head's labels {head_tags} are not {self.name!r}'s tags "
+                f"{self.tags}; add the labels and order the head's rows to match."
+            )
+        self.model.attrs["tags"] = self.tags
+        attach_encoder(self.model, hf_model, tokenizer)
+
     def predict(self, docs: Iterable[Doc]) -> TokenScores:
         return self.model.predict(list(docs))
 
@@ -264,6 +317,15 @@ class BiobertNer(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Clip the gradient to ``max_grad_norm`` (when set), then let the optimizer step."""
+        if self.max_grad_norm > 0.0 and self.model.layers:
+            parameters = [p for p in get_hf_model(self.model).parameters() if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
+        if self.head_learn_rate_factor != 1.0:
+            sgd = _HeadScaledOptimizer(sgd, self.head_learn_rate_factor)
+        super().finish_update(sgd)
 
     def get_loss(self, examples: Iterable[Example], scores: TokenScores):
         """Return the mean cross-entropy over gold-tagged tokens and its gradient per Doc.
@@ -355,3 +417,21 @@ class BiobertNer(TrainablePipe):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return self
+
+
+class _HeadScaledOptimizer:
+    """Pass each update to ``optimizer``, with the head's learning rate multiplied by ``factor``.
+
+    thinc's torch shim calls the optimizer once per weight tensor, keyed by the
+    tensor's name in the torch module, so the head's tensors are found by name.
+    """
+
+    def __init__(self, optimizer: Optimizer, factor: float):
+        self.optimizer = optimizer
+        self.factor = factor
+
+    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
+        if key[1].startswith(HEAD_PREFIX):
+            lr_scale *= self.factor
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale)
+
