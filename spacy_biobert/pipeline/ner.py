@@ -68,7 +68,7 @@ DEFAULT_MODEL_CONFIG = {
         "store_hidden": True,
         "decoding": "viterbi",
         "label_smoothing": 0.0,
-        "max_grad_norm": 0.0,
+        "max_grad_norm": 1.0,
         "head_learn_rate_factor": 1.0,
         "scorer": {"@scorers": "spacy_biobert.entity_scorer.v1"},
     },
@@ -140,7 +140,7 @@ class BiobertNer(TrainablePipe):
         store_hidden: bool = True,
         decoding: str = "viterbi",
         label_smoothing: float = 0.0,
-        max_grad_norm: float = 0.0,
+        max_grad_norm: float = 1.0,
         head_learn_rate_factor: float = 1.0,
         scorer: Optional[Callable] = score_entities,
     ):
