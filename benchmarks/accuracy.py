@@ -279,6 +279,25 @@ def rescore(path: Path, data: Path) -> None:
         file.writelines(json.dumps(record) + "\n" for record in records)
 
 
+def score_pipeline(pipeline: Path, dataset_name: str, data: Path) -> None:
+    """Print the sentence and raw-abstract F1 of a trained pipeline under every inference setting."""
+    import spacy
+
+    from benchmarks.systems.biobert_ner import BiobertTagger
+
+    dataset = DATASETS[dataset_name]
+    test = read_sentences(data / dataset["iob"] / "test.tsv", dataset["entity_type"])
+    texts, gold = read_abstracts(data / dataset["abstracts"], dataset["abstract_label"])
+    tagger = BiobertTagger(spacy.load(pipeline), train_seconds=0.0)
+    print(f"{pipeline} on {dataset_name}:\n")
+    print("| decoding | context | sentence F1 | raw-abstract F1 |")
+    print("|---|---|---|---|")
+    for variant in score_inference_variants(tagger, test, texts, gold):
+        sentence_f = 100 * variant["sentences"]["all"]["f"]
+        abstract_f = 100 * variant["abstracts"]["all"]["f"]
+        print(f"| {variant['decoding']} | {variant['context']} | {sentence_f:.2f} | {abstract_f:.2f} |")
+
+
 MODULES = {
     "biobert_ner": "biobert_ner",
     "spacy_transformers": "spacy_transformers_ner",
@@ -411,6 +430,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         action="store_true",
         help="score the inference settings again on the saved biobert_ner runs, then print the table",
     )
+    parser.add_argument(
+        "--score-pipeline",
+        type=Path,
+        metavar="PIPELINE",
+        help="score a trained biobert_ner pipeline on the first --datasets entry under "
+        "every decoding and context, then stop (trains nothing, writes no results)",
+    )
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -428,6 +454,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(str(error))
     if not args.data.is_dir():
         parser.error(f"data folder not found: {args.data}; set --data or SPACY_BIOBERT_DATA")
+    if args.score_pipeline:
+        if not args.score_pipeline.is_dir():
+            parser.error(f"pipeline folder not found: {args.score_pipeline}")
+        score_pipeline(args.score_pipeline, args.datasets[0], args.data)
+        return 0
     encoder = args.encoder
     encoder_name = encoder
     if encoder is None:

@@ -9,7 +9,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.accuracy import parse_system, prf, score_sentences, score_span_sets, tag_set  # noqa: E402
+from benchmarks.accuracy import (  # noqa: E402
+    main,
+    parse_system,
+    prf,
+    score_sentences,
+    score_span_sets,
+    tag_set,
+)
 
 
 def test_prf_counts():
@@ -51,3 +58,9 @@ def test_system_specs():
         parse_system("flair")
     with pytest.raises(ValueError, match="only for biobert_ner"):
         parse_system("hf_trainer:decoding=argmax")
+
+
+def test_score_pipeline_needs_an_existing_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--score-pipeline", str(tmp_path / "absent")])
+    assert "pipeline folder not found" in capsys.readouterr().err
