@@ -384,7 +384,7 @@ def test_max_grad_norm_scales_all_weights_together(tiny_encoder):
         numpy.testing.assert_allclose(clipped[name], gradient * (0.01 / norm), atol=1e-7)
 
 
-def test_head_learn_rate_factor_applies_to_the_head_only(tiny_encoder):
+def test_head_learn_rate_factor_scales_head_only(tiny_encoder):
     lr_scales = record_update(tiny_encoder, head_learn_rate_factor=10.0).lr_scales
     head = {name for name in lr_scales if ".classifier." in name}
     assert head == {"hf_model.classifier.weight", "hf_model.classifier.bias"}

@@ -40,8 +40,8 @@ MIN_WINDOW = 8
 # "document": windows run across the whole Doc.  "sentence": no window crosses
 # a sentence boundary, so each sentence is read on its own.
 CONTEXTS = ("document", "sentence")
-# How thinc's torch shim names the head's weights when it calls the optimizer:
-# the attribute of _HeadOutputs, then the attribute of the Hugging Face model.
+# The name prefix of the head's weights in the optimizer calls of thinc's torch
+# shim: the attribute of _HeadOutputs, then the attribute of the Hugging Face model.
 HEAD_PREFIX = "hf_model.classifier."
 
 
