@@ -457,7 +457,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.score_pipeline:
         if not args.score_pipeline.is_dir():
             parser.error(f"pipeline folder not found: {args.score_pipeline}")
-        score_pipeline(args.score_pipeline, args.datasets[0], args.data)
+        try:
+            score_pipeline(args.score_pipeline, args.datasets[0], args.data)
+        except (OSError, ValueError) as error:
+            parser.error(f"cannot score {args.score_pipeline}: {error}")
         return 0
     encoder = args.encoder
     encoder_name = encoder

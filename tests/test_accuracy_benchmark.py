@@ -64,3 +64,10 @@ def test_score_pipeline_needs_an_existing_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path), "--score-pipeline", str(tmp_path / "absent")])
     assert "pipeline folder not found" in capsys.readouterr().err
+
+
+def test_score_pipeline_reports_unreadable_input(tmp_path, capsys):
+    (tmp_path / "not_a_pipeline").mkdir()
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--score-pipeline", str(tmp_path / "not_a_pipeline")])
+    assert "cannot score" in capsys.readouterr().err

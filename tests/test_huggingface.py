@@ -181,7 +181,7 @@ def test_export_then_import_gives_the_same_entities(tiny_encoder, tmp_path):
     assert_same_logits(again, tmp_path / "exported", TEXT)
 
 
-def test_export_needs_a_component_name_when_there_are_two(tiny_encoder, tmp_path):
+def test_export_of_two_components_needs_name(tiny_encoder, tmp_path):
     nlp = trained_pipeline(tiny_encoder)
     nlp.add_pipe("biobert_ner", name="ner2", config={"model": {"encoder": str(tiny_encoder)}})
     with pytest.raises(ValueError, match="--component"):
@@ -226,7 +226,7 @@ def test_truncated_weights_name_the_checkpoint(checkpoint, tmp_path):
     assert "pickle" not in str(error.value)
 
 
-def test_head_that_does_not_fit_the_config_is_rejected(checkpoint, tmp_path):
+def test_head_config_mismatch_is_rejected(checkpoint, tmp_path):
     folder = tmp_path / "mismatch"
     shutil.copytree(checkpoint, folder)
     config = BertConfig.from_pretrained(folder)

@@ -76,7 +76,7 @@ def test_wheel_holds_safetensors_and_no_pickle(wheel):
     assert "Requires-Dist: spacy-biobert" in requires
 
 
-def test_installed_wheel_loads_by_name_with_the_same_entities(wheel, tmp_path):
+def test_installed_wheel_gives_same_entities(wheel, tmp_path):
     wheel_path, expected, _ = wheel
     assert any(expected), "the tiny pipeline should find some entities"
     venv = tmp_path / "venv"
@@ -87,9 +87,9 @@ def test_installed_wheel_loads_by_name_with_the_same_entities(wheel, tmp_path):
     ).strip()
     # The new environment imports spaCy, torch and spacy-biobert from this one's
     # site-packages instead of downloading them, so the install needs no network.
-    here = sysconfig.get_paths()["purelib"]
+    dev_site_packages = sysconfig.get_paths()["purelib"]
     (tmp_path / "venv" / site_packages).joinpath("dependencies.pth").write_text(
-        f"import site; site.addsitedir({here!r})\n"
+        f"import site; site.addsitedir({dev_site_packages!r})\n"
     )
     run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",

@@ -91,7 +91,7 @@ def load_tokenizer(
 
 
 def lowercases(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """Whether the tokenizer lower-cases text before splitting it into word pieces."""
+    """Return whether the tokenizer lower-cases text before splitting it into word pieces."""
     normalizer = tokenizer.backend_tokenizer.normalizer
     return normalizer is not None and normalizer.normalize_str("BRCA1") != "BRCA1"
 
@@ -101,8 +101,8 @@ def warn_if_cased_vocabulary_is_lowercased(
 ) -> None:
     """Warn when a tokenizer lower-cases text for a vocabulary learned on cased text.
 
-    Capitalised word pieces can never be produced then, and the encoder sees
-    text unlike its pretraining data: the usual cause is a cased checkpoint,
+    Capitalised word pieces can never be produced then, so the encoder reads
+    text unlike its pretraining data.  The usual cause is a cased checkpoint,
     such as BioBERT, shipped without ``tokenizer_config.json``.
     """
     if not lowercases(tokenizer):
@@ -220,10 +220,17 @@ def _weights_advice(path: Path, allow_pickle: bool) -> str:
             "source, set allow_pickle = true in [components.<name>.model] (with "
             "import-hf: --allow-pickle); otherwise convert it to safetensors first."
         )
-    return (
+    advice = (
         "Give a local folder with config.json, model.safetensors and the tokenizer "
         "files, or a Hugging Face model name on a machine that can reach the hub."
     )
+    if not allow_pickle:
+        advice += (
+            " If the checkpoint has only pytorch_model.bin and you trust its source, "
+            "set allow_pickle = true in [components.<name>.model] (with import-hf: "
+            "--allow-pickle)."
+        )
+    return advice
 
 
 def save_folder(
