@@ -428,6 +428,7 @@ def test_sentence_context_ends_entities_at_sentence_ends(trained):
     # Force an I- tag at the first token of the second sentence: in sentence
     # context it opens a new entity instead of continuing the one before.
     from spacy_biobert.models.token_classifier import TokenScores
+    from spacy_biobert.sentences import sentence_ranges
 
     nlp, _ = trained
     ner = nlp.get_pipe("ner")
@@ -437,13 +438,10 @@ def test_sentence_context_ends_entities_at_sentence_ends(trained):
     for i, tag in enumerate(["B-Disease", "I-Disease", "I-Disease", "I-Disease", "O"]):
         logits[i, tags.index(tag)] = 5.0
     logits[3, tags.index("B-Disease")] = 4.0  # the best tag that may open an entity
-    scores = TokenScores([logits], [numpy.ones(len(doc), dtype=bool)], None)
-    model = ner.model
-    model.attrs["context"] = "sentence"
-    try:
-        ner.set_annotations([doc], scores)
-    finally:
-        model.attrs["context"] = "document"
+    has_piece = [numpy.ones(len(doc), dtype=bool)]
+    by_sentence = TokenScores([logits], has_piece, None, sentences=[sentence_ranges(doc)])
+    assert by_sentence.sentences == [[(0, 3), (3, 5)]]
+    ner.set_annotations([doc], by_sentence)
     assert [(e.start, e.end) for e in doc.ents] == [(0, 3), (3, 4)]
-    ner.set_annotations([doc], scores)
+    ner.set_annotations([doc], TokenScores([logits], has_piece, None))
     assert [(e.start, e.end) for e in doc.ents] == [(0, 4)]

@@ -1,7 +1,7 @@
 import numpy
 import pytest
 
-from spacy_biobert.models.windows import EncodedDoc, plan_windows, window_starts
+from spacy_biobert.models.windows import EncodedDoc, pack_rows, plan_windows, window_starts
 
 
 @pytest.mark.parametrize("n_pieces", [1, 5, 6, 7, 100, 1001])
@@ -64,3 +64,34 @@ def test_windows_stay_inside_segments():
     # Sentence 1 (5 pieces) needs two windows of 4; the others fit in one.
     assert sorted(windows) == [(0, 1, 2, 3), (1, 2, 3, 4), (5, 6, 7), (8, 9, 10, 11)]
     assert plan.counts.tolist() == [1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+
+
+def test_pack_rows_puts_each_window_in_the_fullest_row_with_room():
+    assert pack_rows([7, 7, 7, 5, 5], 16) == [[0, 1], [2, 3], [4]]
+    assert pack_rows([16, 1], 16) == [[0], [1]]
+    assert pack_rows([], 16) == []
+
+
+def test_packed_rows_keep_windows_apart():
+    # Sentences of 5, 5, 5, 3 and 3 pieces: windows of 7, 7, 7, 5 and 5 with
+    # [CLS] and [SEP], packed into rows of 16 as 7 + 7, 7 + 5 and 5.
+    segments = [(0, 5), (5, 10), (10, 15), (15, 18), (18, 21)]
+    docs = [EncodedDoc(numpy.arange(100, 121), numpy.arange(21), segments=segments)]
+    settings = dict(window=16, stride=8, windows_per_batch=10, cls_id=1, sep_id=2, pad_id=0)
+    packed = plan_windows(docs, pack=True, **settings)
+    single = plan_windows(docs, pack=False, **settings)
+    assert len(single.batches[0].input_ids) == 5
+    (batch,) = packed.batches
+    assert batch.input_ids.shape == (3, 14)
+    assert batch.attention_mask.shape == (3, 14, 14)
+    assert (packed.counts == single.counts).all()
+    # Rows are sorted by length: the single window of 5 comes first.
+    assert batch.input_ids[0].tolist() == [1, 118, 119, 120, 2] + [0] * 9
+    assert batch.position_ids[2].tolist() == list(range(7)) * 2
+    mask = batch.attention_mask[2]
+    assert mask[:7, :7].all() and mask[7:, 7:].all()
+    assert not mask[:7, 7:].any() and not mask[7:, :7].any()
+    # Padding sees only itself.
+    assert (batch.attention_mask[0, 5:, 5:] == numpy.eye(9, dtype="int64")).all()
+    # Each occurrence still points at its token's first piece.
+    assert (batch.input_ids[batch.rows, batch.cols] == 100 + batch.targets).all()

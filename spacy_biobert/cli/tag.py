@@ -17,6 +17,7 @@ from typing import Iterator, Optional
 import spacy
 from tqdm import tqdm
 
+from ..memory import use_mmap_for_large_allocations
 from ..readers.bioc import write_bioc_json
 from ..readers.common import check_not_input
 from ..readers.corpus import read_documents
@@ -63,6 +64,8 @@ def tag(
             f"Invalid output format {output_format!r}; expected one of {', '.join(OUTPUT_FORMATS)}."
         )
     check_not_input(Path(output_path), Path(input_path))
+    # A run over a baseline file is long enough for heap fragmentation to show.
+    use_mmap_for_large_allocations()
     nlp = spacy.load(pipeline)
     stats = TagStats()
     start = time.perf_counter()

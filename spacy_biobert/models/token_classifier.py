@@ -9,15 +9,18 @@ so mixed precision and gradient scaling come from thinc's ``PyTorchShim``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
+from spacy.attrs import IDX, LENGTH
 from spacy.tokens import Doc
 from thinc.api import (
     ArgsKwargs,
     Model,
+    NumpyOps,
     PyTorchGradScaler,
     PyTorchWrapper_v2,
     torch2xp,
@@ -33,6 +36,7 @@ from .encoder import (
     load_pretrained,
     load_tokenizer,
 )
+from .inference import BACKENDS, QUANTIZATIONS, HeadOutputs, build_engine
 from .windows import EncodedDoc, WindowBatch, plan_windows
 
 # BERT-style encoders need room for [CLS], [SEP] and a few word pieces.
@@ -41,8 +45,13 @@ MIN_WINDOW = 8
 # a sentence boundary, so each sentence is read on its own.
 CONTEXTS = ("document", "sentence")
 # The name prefix of the head's weights in the optimizer calls of thinc's torch
-# shim: the attribute of _HeadOutputs, then the attribute of the Hugging Face model.
+# shim: the attribute of HeadOutputs, then the attribute of the Hugging Face model.
 HEAD_PREFIX = "hf_model.classifier."
+# Encoders whose position embeddings follow the position_ids they are given,
+# so that several windows can share one row.  RoBERTa offsets its positions
+# by the padding index and DistilBERT takes no position_ids: they run one
+# window per row.
+PACKABLE_MODEL_TYPES = ("bert",)
 
 
 @dataclass
@@ -56,30 +65,14 @@ class TokenScores:
     hidden: per Doc, shape (n_tokens, hidden_size): the encoder's last hidden
         state at each token's first word piece, zeros for tokens without a word
         piece; None during training or when the component keeps no hidden states.
+    sentences: per Doc, the token ranges of the sentences that were read one
+        at a time (``context = "sentence"``); None with ``context = "document"``.
     """
 
     logits: List[Floats2d]
     has_piece: List[numpy.ndarray]
     hidden: Optional[List[Floats2d]]
-
-
-class _HeadOutputs(torch.nn.Module):
-    """Run the token classifier and return plain tensors for thinc."""
-
-    def __init__(self, hf_model: PreTrainedModel):
-        super().__init__()
-        self.hf_model = hf_model
-
-    def forward(self, input_ids, attention_mask, output_hidden: bool = False):
-        output = self.hf_model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden,
-            return_dict=True,
-        )
-        if output_hidden:
-            return output.logits, output.hidden_states[-1]
-        return (output.logits,)
+    sentences: Optional[List[List[Tuple[int, int]]]] = None
 
 
 def build_token_classifier(
@@ -92,6 +85,9 @@ def build_token_classifier(
     grad_scaler_config: Dict[str, Any] = {},
     allow_pickle: bool = False,
     context: str = "document",
+    backend: str = "torch",
+    quantize: Optional[str] = None,
+    pack: bool = True,
 ) -> Model[List[Doc], TokenScores]:
     """Build the encoder + head model; the weights load at ``initialize`` or ``from_disk``.
 
@@ -102,7 +98,8 @@ def build_token_classifier(
             included; at most the encoder's ``max_position_embeddings``.
         stride: how many word pieces a window starts after the previous one;
             ``window - 2 - stride`` pieces overlap.
-        windows_per_batch: the maximum number of windows per encoder call.
+        windows_per_batch: the maximum number of rows per encoder call; a
+            row contains one window, or several with ``pack``.
         tokenizer_config: keyword arguments for ``AutoTokenizer.from_pretrained``,
             e.g. ``{"do_lower_case": false}`` for a cased checkpoint that ships
             no tokenizer_config.json.
@@ -116,6 +113,16 @@ def build_token_classifier(
             of ``spacy_biobert.sentences``).  The same setting applies in
             training and prediction, so a model trained on single sentences
             reads raw documents one sentence at a time.
+        backend: what runs the model for prediction: ``"torch"``, or
+            ``"onnxruntime"`` (CPU only; needs the ``onnx`` extra).  Training
+            always runs torch.
+        quantize: ``None``, or ``"int8"`` for dynamic int8 quantization of the
+            linear layers at prediction time (CPU only), with either backend.
+        pack: put several short windows (sentences with ``context =
+            "sentence"``, short documents) into one encoder row of ``window``
+            pieces, kept apart by the attention mask, so that little of the
+            encoder's work goes to padding.  The scores are the same as with
+            one window per row.  Only for BERT encoders; others ignore it.
 
     Raises:
         ValueError: listing every invalid setting, before anything loads.
@@ -137,6 +144,10 @@ def build_token_classifier(
         problems.append(f"windows_per_batch = {windows_per_batch}: expected at least 1")
     if context not in CONTEXTS:
         problems.append(f"context = {context!r}: expected one of {', '.join(CONTEXTS)}")
+    if backend not in BACKENDS:
+        problems.append(f"backend = {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if quantize not in QUANTIZATIONS:
+        problems.append(f"quantize = {quantize!r}: expected null (no quantization) or 'int8'")
     if problems:
         raise ValueError(
             "Invalid settings for spacy_biobert.TokenClassifier.v1:\n- "
@@ -156,9 +167,17 @@ def build_token_classifier(
             "grad_scaler_config": dict(grad_scaler_config),
             "allow_pickle": allow_pickle,
             "context": context,
+            "backend": backend,
+            "quantize": quantize,
+            "pack": pack,
+            # Whether rows are packed: pack, and an encoder that allows it.
+            "packed": False,
             "tags": [],
             "output_hidden": True,
             "tokenizer": None,
+            # (process id, engine) of the prediction engine built from the
+            # current weights; see forget_inference_engine.
+            "engine": None,
         },
     )
 
@@ -196,7 +215,7 @@ def attach_encoder(
     check_window(model, hf_model.config.max_position_embeddings, source="saved encoder")
     check_tokenizer_fits(hf_model, tokenizer, model.attrs["encoder"])
     wrapper = PyTorchWrapper_v2(
-        _HeadOutputs(hf_model),
+        HeadOutputs(hf_model),
         convert_inputs=_convert_inputs,
         convert_outputs=_convert_outputs,
         mixed_precision=model.attrs["mixed_precision"],
@@ -206,6 +225,36 @@ def attach_encoder(
     )
     model._layers = [wrapper]
     model.attrs["tokenizer"] = tokenizer
+    model.attrs["packed"] = (
+        model.attrs["pack"] and hf_model.config.model_type in PACKABLE_MODEL_TYPES
+    )
+    forget_inference_engine(model)
+
+
+def forget_inference_engine(model: Model) -> None:
+    """Drop the prediction engine; call this whenever the weights change."""
+    model.attrs["engine"] = None
+
+
+def _inference_engine(model: Model):
+    """Return the engine for prediction, built in this process from the current weights."""
+    backend, quantize = model.attrs["backend"], model.attrs["quantize"]
+    if backend == "torch" and quantize is None:
+        return None
+    if not isinstance(model.ops, NumpyOps):
+        raise ValueError(
+            f"backend = {backend!r} with quantize = {quantize!r} runs on CPU only, but "
+            f"this pipeline runs on {type(model.ops).__name__}. On a GPU, set "
+            "[components.<name>.model] backend = 'torch' and quantize = null "
+            "(mixed_precision = true for half precision)."
+        )
+    pid = os.getpid()
+    cached = model.attrs["engine"]
+    if cached is None or cached[0] != pid:
+        engine = build_engine(get_hf_model(model), backend, quantize, model.attrs["packed"])
+        cached = (pid, engine)
+        model.attrs["engine"] = cached
+    return cached[1]
 
 
 def get_hf_model(model: Model) -> PreTrainedModel:
@@ -222,7 +271,7 @@ def encode_docs(
     tokenizer: PreTrainedTokenizerBase, docs: Sequence[Doc]
 ) -> List[EncodedDoc]:
     """Tokenize each Doc's tokens into word pieces and find each token's first piece."""
-    words = [[token.text for token in doc] for doc in docs]
+    words = [token_texts(doc) for doc in docs]
     non_empty = [i for i, doc_words in enumerate(words) if doc_words]
     encoded = [
         EncodedDoc(numpy.zeros(0, dtype="int64"), numpy.full(len(w), -1, dtype="int64"))
@@ -251,11 +300,20 @@ def encode_docs(
     return encoded
 
 
-def sentence_segments(doc: Doc, encoded: EncodedDoc) -> List[Tuple[int, int]]:
-    """Return the word-piece range of each sentence of ``doc``, covering every piece."""
+def token_texts(doc: Doc) -> List[str]:
+    """Return the text of each token, read from offsets rather than from Token objects, which is faster."""
+    text = doc.text
+    offsets = doc.to_array([IDX, LENGTH]).tolist()
+    return [text[start : start + length] for start, length in offsets]
+
+
+def sentence_segments(
+    sentences: List[Tuple[int, int]], encoded: EncodedDoc
+) -> List[Tuple[int, int]]:
+    """Return the word-piece range of each sentence, given as token ranges, covering every piece."""
     n_pieces = len(encoded.piece_ids)
     starts = []
-    for start, end in sentence_ranges(doc):
+    for start, end in sentences:
         pieces = encoded.first_piece[start:end]
         pieces = pieces[pieces >= 0]
         if len(pieces):
@@ -277,9 +335,11 @@ def forward(
     output_hidden = model.attrs["output_hidden"] and not is_train
 
     encoded = encode_docs(tokenizer, docs)
+    sentences = None
     if model.attrs["context"] == "sentence":
-        for doc, encoded_doc in zip(docs, encoded):
-            encoded_doc.segments = sentence_segments(doc, encoded_doc)
+        sentences = [sentence_ranges(doc) for doc in docs]
+        for doc_sentences, encoded_doc in zip(sentences, encoded):
+            encoded_doc.segments = sentence_segments(doc_sentences, encoded_doc)
     plan = plan_windows(
         encoded,
         window=model.attrs["window"],
@@ -288,6 +348,7 @@ def forward(
         cls_id=tokenizer.cls_token_id,
         sep_id=tokenizer.sep_token_id,
         pad_id=tokenizer.pad_token_id,
+        pack=model.attrs["packed"],
     )
     n_total = int(sum(plan.n_tokens))
     logits = ops.alloc2f(n_total, n_tags)
@@ -295,16 +356,23 @@ def forward(
     if output_hidden:
         hidden_size = get_hf_model(model).config.hidden_size
         hidden = ops.alloc2f(n_total, hidden_size)
+    engine = None if is_train else _inference_engine(model)
     batch_backprops = []
     for batch in plan.batches:
-        (window_logits, window_hidden), backprop_batch = wrapper(
-            (batch, output_hidden), is_train
-        )
+        if engine is not None:
+            window_logits, window_hidden = engine.run(batch)
+            backprop_batch = None
+        else:
+            with torch.inference_mode(not is_train):
+                (window_logits, window_hidden), backprop_batch = wrapper(
+                    (batch, output_hidden), is_train
+                )
         rows, cols, targets = (ops.asarray(a) for a in (batch.rows, batch.cols, batch.targets))
-        ops.scatter_add(logits, targets, window_logits[rows, cols])
+        _scatter_add(ops, logits, targets, window_logits[rows, cols])
         if output_hidden:
-            ops.scatter_add(hidden, targets, window_hidden[rows, cols])
-        batch_backprops.append((batch, window_logits.shape, backprop_batch))
+            _scatter_add(ops, hidden, targets, window_hidden[rows, cols])
+        if is_train:
+            batch_backprops.append((batch, window_logits.shape, backprop_batch))
 
     counts = ops.asarray(numpy.maximum(plan.counts, 1).astype("float32"))[:, None]
     logits /= counts
@@ -316,6 +384,7 @@ def forward(
         logits=list(ops.xp.split(logits, splits)),
         has_piece=list(numpy.split(has_piece, splits)),
         hidden=list(ops.xp.split(hidden, splits)) if hidden is not None else None,
+        sentences=sentences,
     )
 
     def backprop(d_logits: List[Floats2d]) -> List[Doc]:
@@ -332,6 +401,18 @@ def forward(
     return scores, backprop
 
 
+def _scatter_add(ops, table, indices, values) -> None:
+    """Add each row of ``values`` to the row of ``table`` that ``indices`` names, in place."""
+    if isinstance(ops, NumpyOps):
+        # torch's index_add_ is about 15 times faster than thinc's numpy
+        # scatter_add for rows of hidden states, and it works on the same memory.
+        torch.from_numpy(table).index_add_(
+            0, torch.from_numpy(indices), torch.from_numpy(numpy.ascontiguousarray(values))
+        )
+    else:
+        ops.scatter_add(table, indices, values)
+
+
 def _convert_inputs(
     model: Model, inputs: Tuple[WindowBatch, bool], is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
@@ -342,6 +423,8 @@ def _convert_inputs(
         "attention_mask": torch.from_numpy(batch.attention_mask).to(device),
         "output_hidden": output_hidden,
     }
+    if batch.position_ids is not None:
+        kwargs["position_ids"] = torch.from_numpy(batch.position_ids).to(device)
     return ArgsKwargs(args=(), kwargs=kwargs), lambda d_inputs: []
 
 

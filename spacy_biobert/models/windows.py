@@ -55,7 +55,13 @@ def window_starts(n_pieces: int, length: int, stride: int) -> List[int]:
 class WindowBatch:
     """Windows of several documents, padded into one encoder input.
 
-    input_ids, attention_mask: shape (n_windows, max_len), with [CLS] and [SEP].
+    input_ids: shape (n_rows, row_len); each window in a row starts with
+        [CLS] and ends with [SEP].
+    attention_mask: shape (n_rows, row_len) with one window per row, or
+        (n_rows, row_len, row_len) when rows are packed, where each piece attends to
+        the pieces of its own window only, and padding attends to itself.
+    position_ids: shape (n_rows, row_len), counting from 0 in each window;
+        None with one window per row, where the encoder counts them itself.
     rows, cols: for each (token, window) occurrence, where the token's first
         piece sits in ``input_ids``; shape (n_occurrences,).
     targets: for each occurrence, the token's index among all tokens of the
@@ -64,6 +70,7 @@ class WindowBatch:
 
     input_ids: numpy.ndarray
     attention_mask: numpy.ndarray
+    position_ids: Optional[numpy.ndarray]
     rows: numpy.ndarray
     cols: numpy.ndarray
     targets: numpy.ndarray
@@ -79,6 +86,33 @@ class WindowPlan:
     counts: numpy.ndarray = field(repr=False)
 
 
+def pack_rows(lengths: Sequence[int], capacity: int) -> List[List[int]]:
+    """Group items of the given lengths into rows of at most ``capacity``.
+
+    Longest first, each into the fullest row that still has room (best fit
+    decreasing), which leaves little room unused.  Returns the item indices
+    of each row.
+    """
+    rows: List[List[int]] = []
+    room: List[int] = []
+    # rows_by_room[r]: the rows with r positions left.
+    rows_by_room: List[List[int]] = [[] for _ in range(capacity + 1)]
+    for item in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        n = lengths[item]
+        for left in range(n, capacity + 1):
+            if rows_by_room[left]:
+                row = rows_by_room[left].pop()
+                break
+        else:
+            row = len(rows)
+            rows.append([])
+            room.append(capacity)
+        rows[row].append(item)
+        room[row] -= n
+        rows_by_room[room[row]].append(row)
+    return rows
+
+
 def plan_windows(
     docs: Sequence[EncodedDoc],
     *,
@@ -88,16 +122,20 @@ def plan_windows(
     cls_id: int,
     sep_id: int,
     pad_id: int,
+    pack: bool = False,
 ) -> WindowPlan:
     """Cut documents into overlapping windows and group them into padded batches.
 
-    Windows are sorted by length before batching, so that each batch needs
+    Rows are sorted by length before batching, so that each batch needs
     little padding; the occurrence arrays put every score back in place.
 
     Args:
         window: the maximum window length in word pieces, special tokens included.
         stride: how many word pieces one window starts after the previous one.
-        windows_per_batch: the maximum number of windows in one encoder call.
+        windows_per_batch: the maximum number of rows in one encoder call.
+        pack: put several short windows, of any documents, into one row of
+            ``window`` pieces, kept apart by the attention mask and position
+            ids.  Short sentences then fill rows instead of padding.
     """
     length = window - N_SPECIAL_TOKENS
     token_offsets = numpy.cumsum([0] + [doc.n_tokens for doc in docs])
@@ -113,37 +151,78 @@ def plan_windows(
             for start in window_starts(n_segment, length, stride):
                 first = segment_start + start
                 spans.append((i, first, min(first + length, segment_end)))
-    spans.sort(key=lambda span: span[2] - span[1])
+    sizes = [end - start + N_SPECIAL_TOKENS for _, start, end in spans]
+    if pack:
+        rows = pack_rows(sizes, window)
+    else:
+        rows = [[k] for k in range(len(spans))]
+    rows.sort(key=lambda row: sum(sizes[k] for k in row))
 
     batches = []
-    for batch_start in range(0, len(spans), windows_per_batch):
-        batch_spans = spans[batch_start : batch_start + windows_per_batch]
-        max_len = max(end - start for _, start, end in batch_spans) + N_SPECIAL_TOKENS
-        input_ids = numpy.full((len(batch_spans), max_len), pad_id, dtype="int64")
-        attention_mask = numpy.zeros((len(batch_spans), max_len), dtype="int64")
-        rows, cols, targets = [], [], []
-        for row, (i, start, end) in enumerate(batch_spans):
-            doc = docs[i]
-            n = end - start
-            input_ids[row, 0] = cls_id
-            input_ids[row, 1 : n + 1] = doc.piece_ids[start:end]
-            input_ids[row, n + 1] = sep_id
-            attention_mask[row, : n + N_SPECIAL_TOKENS] = 1
-            tokens = numpy.nonzero(
-                (doc.first_piece >= start) & (doc.first_piece < end)
-            )[0]
-            rows.append(numpy.full(len(tokens), row, dtype="int64"))
-            cols.append(doc.first_piece[tokens] - start + 1)
-            targets.append(tokens + token_offsets[i])
-        batch = WindowBatch(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            rows=numpy.concatenate(rows).astype("int64"),
-            cols=numpy.concatenate(cols).astype("int64"),
-            targets=numpy.concatenate(targets).astype("int64"),
+    for batch_start in range(0, len(rows), windows_per_batch):
+        batch_rows = [
+            [spans[k] for k in row] for row in rows[batch_start : batch_start + windows_per_batch]
+        ]
+        batch = _fill_batch(
+            docs, batch_rows, token_offsets, cls_id=cls_id, sep_id=sep_id, pad_id=pad_id, pack=pack
         )
         numpy.add.at(counts, batch.targets, 1)
         batches.append(batch)
     return WindowPlan(
         batches=batches, n_tokens=[doc.n_tokens for doc in docs], counts=counts
+    )
+
+
+def _fill_batch(
+    docs: Sequence[EncodedDoc],
+    batch_rows: List[List[Tuple[int, int, int]]],
+    token_offsets: numpy.ndarray,
+    *,
+    cls_id: int,
+    sep_id: int,
+    pad_id: int,
+    pack: bool,
+) -> WindowBatch:
+    row_len = max(
+        sum(end - start + N_SPECIAL_TOKENS for _, start, end in row) for row in batch_rows
+    )
+    shape = (len(batch_rows), row_len)
+    input_ids = numpy.full(shape, pad_id, dtype="int64")
+    if pack:
+        attention_mask = numpy.zeros(shape + (row_len,), dtype="int64")
+        position_ids = numpy.zeros(shape, dtype="int64")
+    else:
+        attention_mask = numpy.zeros(shape, dtype="int64")
+        position_ids = None
+    rows, cols, targets = [], [], []
+    for row, windows in enumerate(batch_rows):
+        offset = 0
+        for i, start, end in windows:
+            doc = docs[i]
+            n = end - start + N_SPECIAL_TOKENS
+            input_ids[row, offset] = cls_id
+            input_ids[row, offset + 1 : offset + n - 1] = doc.piece_ids[start:end]
+            input_ids[row, offset + n - 1] = sep_id
+            if pack:
+                attention_mask[row, offset : offset + n, offset : offset + n] = 1
+                position_ids[row, offset : offset + n] = numpy.arange(n)
+            else:
+                attention_mask[row, offset : offset + n] = 1
+            tokens = numpy.nonzero((doc.first_piece >= start) & (doc.first_piece < end))[0]
+            rows.append(numpy.full(len(tokens), row, dtype="int64"))
+            cols.append(doc.first_piece[tokens] - start + 1 + offset)
+            targets.append(tokens + token_offsets[i])
+            offset += n
+        if pack:
+            # Padding attends to itself so that no query has an empty mask row,
+            # which some attention kernels turn into NaN.
+            padding = numpy.arange(offset, row_len)
+            attention_mask[row, padding, padding] = 1
+    return WindowBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        rows=numpy.concatenate(rows).astype("int64"),
+        cols=numpy.concatenate(cols).astype("int64"),
+        targets=numpy.concatenate(targets).astype("int64"),
     )

@@ -30,9 +30,9 @@ from ..models.token_classifier import (
     HEAD_PREFIX,
     TokenScores,
     attach_encoder,
+    forget_inference_engine,
     get_hf_model,
 )
-from ..sentences import sentence_ranges
 from ..tags import (
     OUTSIDE,
     TokenSpan,
@@ -260,11 +260,10 @@ class BiobertNer(TrainablePipe):
         return self.model.predict(list(docs))
 
     def set_annotations(self, docs: Iterable[Doc], scores: TokenScores) -> None:
-        by_sentence = self.model.attrs["context"] == "sentence"
         for i, doc in enumerate(docs):
             logits = self.model.ops.to_numpy(scores.logits[i])
             # Each sentence was read on its own, so no entity may run into the next one.
-            segments = sentence_ranges(doc) if by_sentence else [(0, len(doc))]
+            segments = scores.sentences[i] if scores.sentences else [(0, len(doc))]
             entities = []
             for start, end in segments:
                 for first, last, label in self._decode(
@@ -326,6 +325,7 @@ class BiobertNer(TrainablePipe):
         if self.head_learn_rate_factor != 1.0:
             sgd = _HeadScaledOptimizer(sgd, self.head_learn_rate_factor)
         super().finish_update(sgd)
+        forget_inference_engine(self.model)
 
     def get_loss(self, examples: Iterable[Example], scores: TokenScores):
         """Return the mean cross-entropy over gold-tagged tokens and its gradient per Doc.
