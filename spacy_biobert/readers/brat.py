@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from .iob import CorpusFormatError
+from .lines import decode_line
 from .mentions import AnnotatedDocument, Defect, Mention, Passage, Relation
 from .common import TEXT_MISMATCH_POLICIES, DefectReport, resolve_text_mismatch
 
@@ -282,16 +283,7 @@ class _AnnotationFile:
                 self.unsupported["normalization of a non-text-bound annotation"] += 1
 
     def _decode_line(self, line_number: int, raw: bytes) -> str:
-        if line_number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise CorpusFormatError(
-                f"{self.path}, line {line_number}: invalid UTF-8 at byte {error.start + 1} "
-                "of the line. Save the file as UTF-8."
-            ) from None
-        return line.rstrip("\r\n")
+        return decode_line(self.path, line_number, raw, CorpusFormatError).rstrip("\r\n")
 
     def _parse_line(self, line_number: int, line: str) -> None:
         location = f"{self.path}, line {line_number}"

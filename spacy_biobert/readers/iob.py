@@ -19,6 +19,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..tags import tags_to_spans
+from .lines import decode_line
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def read_iob(path: Path, entity_type: Optional[str] = None) -> Iterator[IobSente
     n_orphan_inside = 0
     with path.open("rb") as file:
         for line_number, raw_bytes in enumerate(file, start=1):
-            line = _decode_line(path, line_number, raw_bytes).rstrip("\r\n")
+            line = decode_line(path, line_number, raw_bytes, CorpusFormatError).rstrip("\r\n")
             if not line.strip() or line.startswith("-DOCSTART-"):
                 if words:
                     n_orphan_inside += _count_orphan_inside(tags)
@@ -87,18 +88,6 @@ def read_iob(path: Path, entity_type: Optional[str] = None) -> Iterator[IobSente
             path,
             n_orphan_inside,
         )
-
-
-def _decode_line(path: Path, line_number: int, raw_bytes: bytes) -> str:
-    if line_number == 1 and raw_bytes.startswith(b"\xef\xbb\xbf"):
-        raw_bytes = raw_bytes[3:]
-    try:
-        return raw_bytes.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CorpusFormatError(
-            f"{path}, line {line_number}: invalid UTF-8 at byte {error.start} of the "
-            "line. Save the file as UTF-8."
-        ) from error
 
 
 def _parse_line(

@@ -26,7 +26,6 @@ before relation lines.
 
 from __future__ import annotations
 
-import codecs
 import logging
 import re
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import IO, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .iob import CorpusFormatError
+from .lines import decode_line
 from .common import (
     DUPLICATE_ID_POLICIES,
     TEXT_MISMATCH_POLICIES,
@@ -221,15 +221,7 @@ def _join_fields(doc_id: str, fields: List[str]) -> str:
 
 
 def _decode_line(path: Path, line_number: int, raw: bytes) -> str:
-    if line_number == 1 and raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8) :]
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CorpusFormatError(
-            f"{path}, line {line_number}: invalid UTF-8 at byte {error.start + 1} of "
-            "the line. Save the file as UTF-8."
-        ) from None
+    line = decode_line(path, line_number, raw, CorpusFormatError)
     if line.endswith("\n"):
         line = line[:-1]
     if line.endswith("\r"):

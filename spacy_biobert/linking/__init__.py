@@ -1,0 +1,4 @@
+"""Concept linking: name normalization and the name -> concept dictionary.
+
+The spaCy component that uses them is ``spacy_biobert.pipeline.linker``.
+"""
