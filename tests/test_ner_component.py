@@ -84,6 +84,17 @@ def test_saved_folder_is_safetensors_only(trained, tmp_path):
     assert config["id2label"] == {"0": "O", "1": "B-Disease", "2": "I-Disease"}
 
 
+def test_saved_weights_follow_the_umask(trained, tmp_path):
+    nlp, _ = trained
+    old_umask = os.umask(0o022)
+    try:
+        nlp.to_disk(tmp_path / "pipeline")
+    finally:
+        os.umask(old_umask)
+    weights = tmp_path / "pipeline" / "ner" / "encoder" / "model.safetensors"
+    assert weights.stat().st_mode & 0o777 == 0o644
+
+
 def test_labels_collected_at_initialize(trained):
     nlp, _ = trained
     ner = nlp.get_pipe("ner")

@@ -8,6 +8,7 @@ tokenizer files, so the folder loads in ``transformers`` as it is.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -240,6 +241,12 @@ def save_folder(
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
+    # safetensors (0.8) creates its file readable by the owner only; give it
+    # the umask's mode like the other files, so a shared pipeline folder works.
+    umask = os.umask(0)
+    os.umask(umask)
+    for weights in path.glob("*.safetensors"):
+        weights.chmod(0o666 & ~umask)
 
 
 def load_folder(

@@ -13,8 +13,8 @@ the same weights:
 
 NOTE: dynamic quantization picks the activations' scale per encoder call, so
 with ``quantize = "int8"`` an entity can change with the other documents in
-the same batch (on the NCBI-disease test abstracts, ONNX Runtime int8 found
-1,013 entities at ``nlp.pipe`` batch size 64 and 1,018 at 256).
+the same batch.  On the NCBI-disease test abstracts, ONNX Runtime int8 found
+1,013 entities at ``nlp.pipe`` batch size 64 and 1,018 at 256.
 
 An engine is built from the current weights on the first prediction of each
 process and dropped whenever the weights change, so it never serves stale
@@ -145,7 +145,9 @@ def import_onnxruntime():
         raise ImportError(
             f"backend = 'onnxruntime' needs the onnx and onnxruntime packages "
             f"({error}). Install them with: {ONNX_INSTALL_HINT}, or set "
-            "[components.<name>.model] backend to 'torch'."
+            "[components.<name>.model] backend to 'torch' (for a saved pipeline: "
+            "spacy.load(path, config={'components.ner.model.backend': 'torch'}) "
+            "with your component's name in place of ner)."
         ) from error
     return onnxruntime
 
