@@ -247,6 +247,25 @@ def test_tsv_missing_file(tmp_path):
         ConceptDictionary().add_tsv(tmp_path / "missing.tsv")
 
 
+def test_tsv_invalid_line_adds_nothing(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text("D006816\tHuntington Disease\nD003924 only one field\n", encoding="utf-8")
+    dictionary = ConceptDictionary()
+
+    with pytest.raises(DictionaryFormatError):
+        dictionary.add_tsv(path)
+    assert len(dictionary) == 0
+
+    path.write_text("D006816\tHuntington Disease\n", encoding="utf-8")
+    assert dictionary.add_tsv(path) == 1
+    assert len(dictionary) == 1
+
+
+def test_tsv_folder_is_rejected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is a folder; give the path of a TSV file"):
+        ConceptDictionary().add_tsv(tmp_path)
+
+
 # Dictionary: PubTator
 
 

@@ -231,24 +231,32 @@ class ConceptDictionary:
                 fewer than 2 or more than 3 tab-separated fields, or an empty
                 or missing (``-1``) concept ID or preferred name.  The message
                 names the file and the line.
+
+        The whole file is checked before anything is added, so a file with an
+        invalid line leaves the dictionary as it was and can be added again
+        once fixed.
         """
         path = Path(path)
+        if path.is_dir():
+            raise FileNotFoundError(f"Dictionary file {path} is a folder; give the path of a TSV file.")
         if not path.is_file():
             raise FileNotFoundError(f"Dictionary file not found: {path}")
-        n_concepts = 0
+        rows = []
         with path.open("rb") as file:
             for line_number, raw in enumerate(file, start=1):
                 line = _decode_line(path, line_number, raw)
                 if not line.strip() or line.startswith("#"):
                     continue
-                concept_id, preferred, synonyms = _parse_tsv_line(path, line_number, line)
-                self.add(preferred, concept_id, count=0)
-                self._preferred.setdefault(self._concept_indices[concept_id], preferred)
-                for synonym in synonyms:
-                    self.add(synonym, concept_id, count=0)
-                n_concepts += 1
-        logger.info("Read %d concepts from %s; the dictionary has %d names.", n_concepts, path, len(self))
-        return n_concepts
+                rows.append(_parse_tsv_line(path, line_number, line))
+        if not rows:
+            logger.warning("%s has no concept lines; nothing was added.", path)
+        for concept_id, preferred, synonyms in rows:
+            self.add(preferred, concept_id, count=0)
+            self._preferred.setdefault(self._concept_indices[concept_id], preferred)
+            for synonym in synonyms:
+                self.add(synonym, concept_id, count=0)
+        logger.info("Read %d concepts from %s; the dictionary has %d names.", len(rows), path, len(self))
+        return len(rows)
 
     def add_pubtator(
         self, path: Union[str, Path], *, entity_types: Optional[Iterable[str]] = None
@@ -259,11 +267,11 @@ class ConceptDictionary:
             entity_types: add only mentions of these types (the PubTator type
                 column, e.g. ``"Chemical"``); None adds every mention.
         """
-        wanted = None if entity_types is None else set(entity_types)
+        selected_types = None if entity_types is None else set(entity_types)
         skipped: Counter = Counter()
         added = 0
         for entity_type, name, concept_id in iter_mention_names(read_pubtator(path), skipped=skipped):
-            if wanted is None or entity_type in wanted:
+            if selected_types is None or entity_type in selected_types:
                 added += self.add(name, concept_id)
         logger.info(
             "Added %d names from %s; %d mentions without a concept ID were left out.",
