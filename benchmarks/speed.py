@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/speed.py PIPELINE [--data ../shared/data]
-        [--peer-pipeline SPACY_TRANSFORMERS_PIPELINE] [--stream 10000]
+        [--peer-pipeline SPACY_TRANSFORMERS_PIPELINE] [--stream 10000] [--train-steps 100]
 
 PIPELINE is a trained biobert_ner pipeline (``make demo`` writes one to
 ``training/ncbi_minilm/model-best``).  Each system runs in a fresh Python

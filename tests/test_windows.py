@@ -66,7 +66,7 @@ def test_windows_stay_inside_segments():
     assert plan.counts.tolist() == [1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
 
 
-def test_pack_rows_puts_each_window_in_the_fullest_row_with_room():
+def test_pack_rows_best_fit():
     assert pack_rows([7, 7, 7, 5, 5], 16) == [[0, 1], [2, 3], [4]]
     assert pack_rows([16, 1], 16) == [[0], [1]]
     assert pack_rows([], 16) == []
@@ -89,9 +89,11 @@ def test_packed_rows_keep_windows_apart():
     assert batch.input_ids[0].tolist() == [1, 118, 119, 120, 2] + [0] * 9
     assert batch.position_ids[2].tolist() == list(range(7)) * 2
     mask = batch.attention_mask[2]
-    assert mask[:7, :7].all() and mask[7:, 7:].all()
-    assert not mask[:7, 7:].any() and not mask[7:, :7].any()
-    # Padding sees only itself.
+    assert mask[:7, :7].all()
+    assert mask[7:, 7:].all()
+    assert not mask[:7, 7:].any()
+    assert not mask[7:, :7].any()
+    # Padding attends only to itself.
     assert (batch.attention_mask[0, 5:, 5:] == numpy.eye(9, dtype="int64")).all()
     # Each occurrence still points at its token's first piece.
     assert (batch.input_ids[batch.rows, batch.cols] == 100 + batch.targets).all()
