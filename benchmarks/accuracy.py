@@ -217,7 +217,8 @@ def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[s
 
     Decoding does not change training, and the sentence rule cuts only 17 of
     NCBI-disease's 5,424 training sentences, so one training run measures them
-    all.  Each context needs one forward pass; the decodings reuse its scores.
+    all.  With a CRF, "head only" decodes without its transition scores.
+    Each context needs one forward pass; the decodings reuse its scores.
     The tagger is left in the setting it was trained with.
     """
     from spacy.tokens import Doc
@@ -225,6 +226,7 @@ def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[s
     nlp = tagger.nlp
     ner = nlp.get_pipe("ner")
     trained = {"decoding": ner.decoding, "context": ner.model.attrs["context"]}
+    transitions = ner.transitions
     results = []
     for context in CONTEXTS:
         tagger.set_inference(decoding=trained["decoding"], context=context)
@@ -235,8 +237,9 @@ def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[s
             for start in range(0, len(docs), 32):
                 batch = docs[start : start + 32]
                 batches.append((batch, ner.predict(batch)))
-        for decoding in DECODINGS:
+        for decoding, head_only in _decodings(transitions):
             ner.decoding = decoding
+            ner.transitions = None if head_only else transitions
             for batch, scores in batches:
                 ner.set_annotations(batch, scores)
             predicted = [
@@ -248,14 +251,26 @@ def score_inference_variants(tagger, test, texts, gold_abstracts) -> List[Dict[s
             ]
             results.append(
                 {
-                    "decoding": decoding,
+                    "decoding": f"{decoding}, head only" if head_only else decoding,
                     "context": context,
                     "sentences": score_sentences([tags for _, tags in test], predicted),
                     "abstracts": score_span_sets(gold_abstracts, predicted_abstracts),
                 }
             )
+    ner.transitions = transitions
     tagger.set_inference(**trained)
     return results
+
+
+def _decodings(transitions) -> List[Tuple[str, bool]]:
+    """List (decoding, head only) pairs to score: every decoding, or for a CRF Viterbi with and without its transitions.
+
+    A CRF-trained head decoded token by token (``argmax``) is what a
+    Hugging Face export of it gives; scored to show what that costs.
+    """
+    if transitions is None:
+        return [(decoding, False) for decoding in DECODINGS]
+    return [("viterbi", False), ("viterbi", True), ("argmax", True)]
 
 
 def rescore(path: Path, data: Path) -> None:

@@ -152,44 +152,85 @@ def allowed_transitions(tags: Sequence[str]) -> Tuple[numpy.ndarray, numpy.ndarr
     return start, follows
 
 
-def best_valid_tags(
-    log_probs: numpy.ndarray, tags: Sequence[str], has_piece: Sequence[bool]
-) -> List[Optional[str]]:
-    """Find the most probable well-formed BIO sequence (Viterbi), token by token.
+def piece_runs(has_piece: Sequence[bool]) -> List[Tuple[int, int]]:
+    """Return the ``(start, end)`` ranges of consecutive tokens that have word pieces.
 
-    ``log_probs`` has one row of tag log-probabilities per token.  A token
-    without word pieces gets ``None`` and ends the segment before it, so each
-    run of tokens with pieces is decoded on its own, as ``tags_to_spans`` would
-    close an entity there.
+    A token without word pieces carries no prediction, so it separates the
+    sequences that are decoded, and trained with a CRF, on their own.
     """
-    start, follows = allowed_transitions(tags)
-    forbidden = numpy.float32(-1e9)
-    transition = numpy.where(follows, numpy.float32(0.0), forbidden)
-    opening = numpy.where(start, numpy.float32(0.0), forbidden)
-    result: List[Optional[str]] = [None] * len(has_piece)
-    segment_start = None
+    runs: List[Tuple[int, int]] = []
+    run_start = None
     for i in range(len(has_piece) + 1):
         inside = i < len(has_piece) and has_piece[i]
-        if inside and segment_start is None:
-            segment_start = i
-        elif not inside and segment_start is not None:
-            path = _viterbi(log_probs[segment_start:i], opening, transition)
-            for offset, tag_id in enumerate(path):
-                result[segment_start + offset] = tags[tag_id]
-            segment_start = None
+        if inside and run_start is None:
+            run_start = i
+        elif not inside and run_start is not None:
+            runs.append((run_start, i))
+            run_start = None
+    return runs
+
+
+# Added to the score of a transition that breaks the BIO scheme: low enough
+# that no such sequence wins, finite so that sums stay free of NaN.
+FORBIDDEN = -1e9
+
+LearnedScores = Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]
+
+
+def best_valid_tags(
+    scores: numpy.ndarray,
+    tags: Sequence[str],
+    has_piece: Sequence[bool],
+    learned: Optional[LearnedScores] = None,
+) -> List[Optional[str]]:
+    """Find the highest-scoring well-formed BIO sequence (Viterbi), token by token.
+
+    ``scores`` has one row of tag scores per token: log-probabilities, or a
+    CRF's emission scores.  ``learned`` adds a CRF's (opening, transition,
+    closing) scores, shapes ``(n_tags,)``, ``(n_tags, n_tags)`` indexed
+    ``[previous, next]`` and ``(n_tags,)``.  A token without word pieces gets
+    ``None`` and ends the run before it, so each run of tokens with pieces is
+    decoded on its own, as ``tags_to_spans`` would close an entity there.
+    """
+    opening, transition, closing = constrained_scores(tags, learned)
+    result: List[Optional[str]] = [None] * len(has_piece)
+    for start, end in piece_runs(has_piece):
+        path = _viterbi(scores[start:end], opening, transition, closing)
+        for offset, tag_id in enumerate(path):
+            result[start + offset] = tags[tag_id]
     return result
 
 
+def constrained_scores(
+    tags: Sequence[str], learned: Optional[LearnedScores] = None
+) -> LearnedScores:
+    """Return (opening, transition, closing) scores: ``learned`` (or zeros), with ``FORBIDDEN`` added where BIO forbids."""
+    start, follows = allowed_transitions(tags)
+    n_tags = len(tags)
+    if learned is None:
+        learned = (numpy.zeros(n_tags), numpy.zeros((n_tags, n_tags)), numpy.zeros(n_tags))
+    opening, transition, closing = (numpy.asarray(a, dtype="float64") for a in learned)
+    return (
+        opening + numpy.where(start, 0.0, FORBIDDEN),
+        transition + numpy.where(follows, 0.0, FORBIDDEN),
+        closing,
+    )
+
+
 def _viterbi(
-    log_probs: numpy.ndarray, opening: numpy.ndarray, transition: numpy.ndarray
+    scores: numpy.ndarray,
+    opening: numpy.ndarray,
+    transition: numpy.ndarray,
+    closing: numpy.ndarray,
 ) -> List[int]:
-    score = log_probs[0] + opening
+    score = scores[0] + opening
     backpointers = []
-    for row in log_probs[1:]:
+    for row in scores[1:]:
         candidates = score[:, None] + transition
         best_previous = candidates.argmax(axis=0)
         backpointers.append(best_previous)
         score = candidates[best_previous, numpy.arange(len(row))] + row
+    score = score + closing
     path = [int(score.argmax())]
     for best_previous in reversed(backpointers):
         path.append(int(best_previous[path[-1]]))

@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy import (  # noqa: E402
+    _decodings,
     main,
     parse_system,
     prf,
@@ -71,3 +72,8 @@ def test_score_pipeline_reports_unreadable_input(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path), "--score-pipeline", str(tmp_path / "not_a_pipeline")])
     assert "cannot score" in capsys.readouterr().err
+
+
+def test_crf_runs_score_head_only_decodings():
+    assert _decodings(None) == [("argmax", False), ("strict", False), ("viterbi", False)]
+    assert _decodings(object()) == [("viterbi", False), ("viterbi", True), ("argmax", True)]

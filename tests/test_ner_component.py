@@ -44,20 +44,25 @@ def entity_tuples(doc):
     return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_encoder, tmp_path_factory):
-    """A tiny pipeline overfit on TRAIN_DATA (trained once for this module)."""
+def overfit(nlp):
+    """Train ``nlp`` on TRAIN_DATA until it repeats it; return the last losses."""
     random.seed(0)
     numpy.random.seed(0)
     torch.manual_seed(0)
-    nlp = make_nlp(tiny_encoder)
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 0.005
     losses = {}
     for _ in range(80):
         losses = nlp.update(examples, sgd=optimizer)
-    return nlp, losses
+    return losses
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder, tmp_path_factory):
+    """A tiny pipeline overfit on TRAIN_DATA (trained once for this module)."""
+    nlp = make_nlp(tiny_encoder)
+    return nlp, overfit(nlp)
 
 
 def test_overfit_gives_exact_spans(trained, tmp_path):

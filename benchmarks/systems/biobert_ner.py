@@ -3,7 +3,7 @@
 Training runs ``spacy train`` in-process on ``configs/ner_cpu.cfg`` with the
 benchmark's budget and optimizer settings given as overrides, so the table
 measures the shipped config.  Component settings (``decoding``,
-``label_smoothing``, ``max_grad_norm``, ``head_learn_rate_factor``, ``window``, ``context``) can be overridden per run to
+``label_smoothing``, ``max_grad_norm``, ``head_learn_rate_factor``, ``crf``, ``window``, ``context``, ``pack``) can be overridden per run to
 compare options, and ``schedule=false`` trains at a constant learning rate.
 """
 
@@ -32,9 +32,11 @@ OPTIONS = {
     "label_smoothing": "components.ner.label_smoothing",
     "max_grad_norm": "components.ner.max_grad_norm",
     "head_learn_rate_factor": "components.ner.head_learn_rate_factor",
+    "crf": "components.ner.crf",
     "window": "components.ner.model.window",
     "stride": "components.ner.model.stride",
     "context": "components.ner.model.context",
+    "pack": "components.ner.model.pack",
 }
 
 

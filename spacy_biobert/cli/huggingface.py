@@ -92,11 +92,17 @@ def add_parsers(subparsers) -> None:
     exporter.add_argument(
         "--component", help="the component to export, when there is more than one biobert_ner"
     )
+    exporter.add_argument(
+        "--drop-crf",
+        action="store_true",
+        help="export a component trained with crf = true without its CRF transition "
+        "scores (the head alone tags much worse)",
+    )
 
     def run_export(args) -> None:
         check_new_folder(args.output)
         nlp = spacy.load(args.pipeline)
-        export_pipeline(nlp, args.output, component=args.component)
+        export_pipeline(nlp, args.output, component=args.component, drop_crf=args.drop_crf)
         print(f"Wrote a Hugging Face token-classification folder to {args.output}")
 
     exporter.set_defaults(run=run_export)

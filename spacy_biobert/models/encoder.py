@@ -241,12 +241,19 @@ def save_folder(
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    # safetensors (0.8) creates its file readable by the owner only; give it
-    # the umask's mode like the other files, so a shared pipeline folder works.
+    for weights in path.glob("*.safetensors"):
+        use_umask_mode(weights)
+
+
+def use_umask_mode(path: Path) -> None:
+    """Give a file written by safetensors the mode the umask gives other new files.
+
+    safetensors (0.8) creates its files readable by the owner only, so a
+    pipeline folder shared with other users would not load for them.
+    """
     umask = os.umask(0)
     os.umask(umask)
-    for weights in path.glob("*.safetensors"):
-        weights.chmod(0o666 & ~umask)
+    path.chmod(0o666 & ~umask)
 
 
 def load_folder(

@@ -7,6 +7,7 @@ hidden states in ``doc.tensor``.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy
 import srsly
 import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import get_ner_prf
@@ -25,7 +28,8 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..models.encoder import load_folder, save_folder
+from ..crf import TransitionScores, crf_loss
+from ..models.encoder import load_folder, save_folder, use_umask_mode
 from ..models.token_classifier import (
     HEAD_PREFIX,
     TokenScores,
@@ -44,8 +48,15 @@ from ..tags import (
     tags_to_spans,
 )
 
+logger = logging.getLogger(__name__)
+
 ENCODER_FOLDER = "encoder"
 CFG_NAME = "cfg"
+CRF_NAME = "crf.safetensors"
+# The CRF's transition scores start at zero and learn at this multiple of the
+# encoder's learning rate.  At the rates that fine-tune BERT (1e-5 to 1e-4),
+# Adam moves a weight by about the rate per step, too little in a short run.
+CRF_LEARN_RATE_SCALE = 100.0
 # "argmax": each token's most probable tag, decoded with the conlleval rule.
 # "strict": each token's most probable tag, an I-X that follows neither B-X nor
 #   I-X read as O (seqeval's strict IOB2 count).
@@ -70,6 +81,7 @@ DEFAULT_MODEL_CONFIG = {
         "label_smoothing": 0.0,
         "max_grad_norm": 1.0,
         "head_learn_rate_factor": 1.0,
+        "crf": False,
         "scorer": {"@scorers": "spacy_biobert.entity_scorer.v1"},
     },
     default_score_weights={
@@ -88,6 +100,7 @@ def make_biobert_ner(
     label_smoothing: float,
     max_grad_norm: float,
     head_learn_rate_factor: float,
+    crf: bool,
     scorer: Optional[Callable],
 ) -> "BiobertNer":
     return BiobertNer(
@@ -99,6 +112,7 @@ def make_biobert_ner(
         label_smoothing=label_smoothing,
         max_grad_norm=max_grad_norm,
         head_learn_rate_factor=head_learn_rate_factor,
+        crf=crf,
         scorer=scorer,
     )
 
@@ -129,6 +143,11 @@ class BiobertNer(TrainablePipe):
     tensor separately instead.  ``head_learn_rate_factor`` multiplies the
     learning rate of the head, which starts from random weights while the
     encoder starts pretrained.
+
+    ``crf = true`` trains a linear-chain CRF on top of the head
+    (``spacy_biobert.crf``): the loss is the negative log-likelihood of the
+    whole gold tag sequence instead of each token's cross-entropy, and the
+    learned transition scores join the head's logits in Viterbi decoding.
     """
 
     def __init__(
@@ -142,6 +161,7 @@ class BiobertNer(TrainablePipe):
         label_smoothing: float = 0.0,
         max_grad_norm: float = 1.0,
         head_learn_rate_factor: float = 1.0,
+        crf: bool = False,
         scorer: Optional[Callable] = score_entities,
     ):
         if decoding not in DECODINGS:
@@ -153,6 +173,18 @@ class BiobertNer(TrainablePipe):
             raise ValueError(
                 f"Invalid label_smoothing {label_smoothing!r} for {name!r}: expected "
                 "a number from 0 (off) up to, not including, 1."
+            )
+        if crf and decoding != "viterbi":
+            raise ValueError(
+                f"Invalid settings for {name!r}: decoding = {decoding!r} with crf = true. "
+                "A CRF's tag scores only make sense together with its transition "
+                "scores, so set decoding = 'viterbi' (or crf = false)."
+            )
+        if crf and label_smoothing > 0.0:
+            raise ValueError(
+                f"Invalid settings for {name!r}: label_smoothing = {label_smoothing!r} "
+                "applies to the per-token loss, which crf = true replaces. Set "
+                "label_smoothing = 0.0 or crf = false."
             )
         if not max_grad_norm >= 0.0:
             raise ValueError(
@@ -175,6 +207,10 @@ class BiobertNer(TrainablePipe):
         self.label_smoothing = label_smoothing
         self.max_grad_norm = max_grad_norm
         self.head_learn_rate_factor = head_learn_rate_factor
+        self.crf = crf
+        # With crf: the learned scores, and the gradient gathered since the last step.
+        self.transitions: Optional[TransitionScores] = None
+        self._d_transitions: Optional[TransitionScores] = None
         self.model.attrs["output_hidden"] = store_hidden
 
     @property
@@ -238,6 +274,11 @@ class BiobertNer(TrainablePipe):
         self.cfg["labels"] = sorted(labels)
         self.model.attrs["tags"] = self.tags
         self.model.initialize()
+        self._reset_transitions()
+
+    def _reset_transitions(self) -> None:
+        self.transitions = TransitionScores.zeros(len(self.tags)) if self.crf else None
+        self._d_transitions = None
 
     def attach_pretrained(
         self, hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
@@ -255,6 +296,7 @@ class BiobertNer(TrainablePipe):
             )
         self.model.attrs["tags"] = self.tags
         attach_encoder(self.model, hf_model, tokenizer)
+        self._reset_transitions()
 
     def predict(self, docs: Iterable[Doc]) -> TokenScores:
         return self.model.predict(list(docs))
@@ -276,7 +318,9 @@ class BiobertNer(TrainablePipe):
 
     def _decode(self, logits: numpy.ndarray, has_piece: numpy.ndarray) -> List[TokenSpan]:
         tags = self.tags
-        if self.decoding == "viterbi":
+        if self.decoding == "viterbi" and self.transitions is not None:
+            token_tags = best_valid_tags(logits, tags, has_piece, self.transitions.as_tuple())
+        elif self.decoding == "viterbi":
             log_probs = logits - logits.max(axis=1, keepdims=True)
             log_probs -= numpy.log(numpy.exp(log_probs).sum(axis=1, keepdims=True))
             token_tags = best_valid_tags(log_probs, tags, has_piece)
@@ -310,8 +354,13 @@ class BiobertNer(TrainablePipe):
         if not any(len(eg.predicted) for eg in examples):
             return losses
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_logits = self.get_loss(examples, scores)
+        loss, d_logits, d_transitions = self._loss_and_gradients(examples, scores)
         backprop(d_logits)
+        if d_transitions is not None:
+            if self._d_transitions is None:
+                self._d_transitions = TransitionScores.zeros(len(self.tags))
+            for total, part in zip(self._d_transitions.as_tuple(), d_transitions.as_tuple()):
+                total += part
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -322,18 +371,46 @@ class BiobertNer(TrainablePipe):
         if self.max_grad_norm > 0.0 and self.model.layers:
             parameters = [p for p in get_hf_model(self.model).parameters() if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
+        if self._d_transitions is not None:
+            self._step_transitions(sgd)
         if self.head_learn_rate_factor != 1.0:
             sgd = _HeadScaledOptimizer(sgd, self.head_learn_rate_factor)
         super().finish_update(sgd)
         forget_inference_engine(self.model)
 
-    def get_loss(self, examples: Iterable[Example], scores: TokenScores):
-        """Return the mean cross-entropy over gold-tagged tokens and its gradient per Doc.
+    def _step_transitions(self, sgd: Optimizer) -> None:
+        # The transition scores stay out of max_grad_norm: clipped together
+        # with the encoder's millions of weights they would barely move.  The
+        # optimizer's per-tensor grad_clip and weight decay still apply, and
+        # with use_averages they are not averaged (spaCy averages thinc
+        # parameters only), so the CPU configs set use_averages = false.
+        current, gradients = self.transitions.arrays(), self._d_transitions.arrays()
+        updated = {}
+        for name, weights in current.items():
+            updated[name], _ = sgd(
+                (self.model.id, f"crf.{name}"),
+                weights.copy(),
+                gradients[name].copy(),
+                lr_scale=CRF_LEARN_RATE_SCALE,
+            )
+        self.transitions = TransitionScores(**updated)
+        self._d_transitions = None
 
-        Tokens whose gold tag is unknown (tokenizations disagree) or that have
-        no word piece add nothing to the loss.  With ``label_smoothing`` e, the
-        target puts 1 - e on the gold tag and spreads e evenly over all tags.
+    def get_loss(self, examples: Iterable[Example], scores: TokenScores):
+        """Return the loss per gold-tagged token and its gradient per Doc.
+
+        The loss is the cross-entropy of each token's tag, or with ``crf``
+        the CRF's negative log-likelihood of each sentence's tags (see
+        ``_crf_loss``).  Tokens whose gold tag is unknown (tokenizations
+        disagree) or that have no word piece add nothing to the
+        cross-entropy.  With ``label_smoothing`` e, the target puts 1 - e on
+        the gold tag and spreads e evenly over all tags.
         """
+        loss, d_logits, _ = self._loss_and_gradients(examples, scores)
+        return loss, d_logits
+
+    def _loss_and_gradients(self, examples: Iterable[Example], scores: TokenScores):
+        """Return the loss, its gradient per Doc and, with ``crf``, its gradient for the transition scores."""
         ops = self.model.ops
         tag_index = {tag: i for i, tag in enumerate(self.tags)}
         golds, masks = [], []
@@ -355,6 +432,8 @@ class BiobertNer(TrainablePipe):
             golds.append(gold_ids)
             masks.append(mask)
         n_scored = max(float(sum(mask.sum() for mask in masks)), 1.0)
+        if self.transitions is not None:
+            return self._crf_loss(scores, golds, masks, n_scored)
         smoothing = self.label_smoothing
         loss = 0.0
         d_logits = []
@@ -368,7 +447,38 @@ class BiobertNer(TrainablePipe):
             mask_xp = ops.asarray(mask)
             loss -= float(((target * log_probs).sum(axis=1) * mask_xp).sum())
             d_logits.append((probs - target) * (mask_xp[:, None] / n_scored))
-        return loss / n_scored, d_logits
+        return loss / n_scored, d_logits, None
+
+    def _crf_loss(self, scores: TokenScores, golds, masks, n_scored: float):
+        """Return the CRF's negative log-likelihood per sequence, summed and divided by the gold-tagged tokens.
+
+        Tokens whose gold tag is unknown count as any tag; tokens without
+        word pieces split the sequence, as in decoding.  Label smoothing does
+        not apply.
+        """
+        ops = self.model.ops
+        d_transitions = TransitionScores.zeros(len(self.tags))
+        loss = 0.0
+        d_logits = []
+        for i, (gold_ids, mask) in enumerate(zip(golds, masks)):
+            logits = ops.to_numpy(scores.logits[i])
+            gold_ids = numpy.where(mask > 0, gold_ids, -1)
+            segments = scores.sentences[i] if scores.sentences else [(0, len(gold_ids))]
+            d_doc = numpy.zeros(logits.shape, dtype="float32")
+            for start, end in segments:
+                segment_loss, d_segment, d_learned = crf_loss(
+                    logits[start:end],
+                    gold_ids[start:end],
+                    scores.has_piece[i][start:end],
+                    self.tags,
+                    self.transitions,
+                )
+                loss += segment_loss
+                d_doc[start:end] = d_segment
+                for total, part in zip(d_transitions.as_tuple(), d_learned.as_tuple()):
+                    total += part / n_scored
+            d_logits.append(ops.asarray(d_doc / n_scored))
+        return loss / n_scored, d_logits, d_transitions
 
     # Serialization: the encoder is written as safetensors with its config and
     # tokenizer files; thinc's own byte format is not used, because it pickles
@@ -380,6 +490,9 @@ class BiobertNer(TrainablePipe):
         srsly.write_json(path / CFG_NAME, self.cfg)
         hf_model = get_hf_model(self.model)
         save_folder(path / ENCODER_FOLDER, hf_model, self.model.attrs["tokenizer"])
+        if self.transitions is not None:
+            save_file(self.transitions.arrays(), str(path / CRF_NAME))
+            use_umask_mode(path / CRF_NAME)
 
     def from_disk(self, path, *, exclude=tuple()) -> "BiobertNer":
         path = ensure_path(path)
@@ -393,7 +506,43 @@ class BiobertNer(TrainablePipe):
         self.model.attrs["tags"] = self.tags
         hf_model, tokenizer = load_folder(path / ENCODER_FOLDER, self.tags)
         attach_encoder(self.model, hf_model, tokenizer)
+        self.transitions = self._load_transitions(path / CRF_NAME)
+        self._d_transitions = None
         return self
+
+    def _load_transitions(self, path: Path) -> Optional[TransitionScores]:
+        if not self.crf:
+            if path.is_file():
+                logger.warning(
+                    "%r was saved with CRF transition scores, but is loaded with "
+                    "crf = false, so they are not used and its entities can differ. "
+                    "Load it without overriding crf to use them.",
+                    self.name,
+                )
+            return None
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{self.name!r} is set to crf = true, but the saved component has no "
+                f"CRF scores ({CRF_NAME} is missing): it was trained with crf = false "
+                "or before the option existed. Load it with crf = false, or train it "
+                "again with crf = true."
+            )
+        n_tags = len(self.tags)
+        expected = {"opening": (n_tags,), "transition": (n_tags, n_tags), "closing": (n_tags,)}
+        try:
+            arrays = load_file(str(path))
+        except (OSError, SafetensorError) as error:
+            raise ValueError(
+                f"Could not read the CRF scores in {path}: {error}\n"
+                "The file may be truncated or corrupt; save the pipeline again."
+            ) from error
+        shapes = {name: tuple(array.shape) for name, array in arrays.items()}
+        if shapes != expected:
+            raise ValueError(
+                f"The CRF scores in {path} have the shapes {shapes}, but {self.name!r} "
+                f"with {n_tags} tags expects {expected}. The file belongs to another pipeline."
+            )
+        return TransitionScores(**{name: arrays[name].astype("float32") for name in expected})
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
