@@ -210,7 +210,8 @@ def export_pipeline(
             "scores, and its head decoded token by token, as transformers' "
             "pipeline does, tags much worse (the make demo pipeline: 69 F1 "
             "against 84 on the NCBI-disease test sentences). To share a model "
-            "for transformers, train it with crf = false. To export this one "
+            "for transformers, train it with crf = false (spacy train ... "
+            "--components.ner.crf false). To export this one "
             "anyway, for example to import it again with import-hf, whose "
             "Viterbi decoding keeps its accuracy, pass --drop-crf (drop_crf=True)."
         )

@@ -177,8 +177,9 @@ class BiobertNer(TrainablePipe):
         if crf and decoding != "viterbi":
             raise ValueError(
                 f"Invalid settings for {name!r}: decoding = {decoding!r} with crf = true. "
-                "A CRF's tag scores only make sense together with its transition "
-                "scores, so set decoding = 'viterbi' (or crf = false)."
+                "A CRF-trained head's scores are not per-token probabilities, so "
+                "decoded token by token they tag far worse: set decoding = 'viterbi' "
+                "(or crf = false)."
             )
         if crf and label_smoothing > 0.0:
             raise ValueError(
