@@ -266,7 +266,7 @@ def _decodings(transitions) -> List[Tuple[str, bool]]:
     """List (decoding, head only) pairs to score: every decoding, or for a CRF Viterbi with and without its transitions.
 
     A CRF-trained head decoded token by token (``argmax``) is what a
-    Hugging Face export of it gives; scored to show what that costs.
+    Hugging Face export of it gives, so it is scored to show what that costs.
     """
     if transitions is None:
         return [(decoding, False) for decoding in DECODINGS]

@@ -7,6 +7,7 @@ label)`` with an exclusive end, the form ``doc.ents`` is built from.
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -205,7 +206,7 @@ def constrained_scores(
     tags: Sequence[str], learned: Optional[LearnedScores] = None
 ) -> LearnedScores:
     """Return (opening, transition, closing) scores: ``learned`` (or zeros), with ``FORBIDDEN`` added where BIO forbids."""
-    start, follows = allowed_transitions(tags)
+    start, follows = _cached_allowed_transitions(tuple(tags))
     n_tags = len(tags)
     if learned is None:
         learned = (numpy.zeros(n_tags), numpy.zeros((n_tags, n_tags)), numpy.zeros(n_tags))
@@ -215,6 +216,13 @@ def constrained_scores(
         transition + numpy.where(follows, 0.0, FORBIDDEN),
         closing,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_allowed_transitions(tags: Tuple[str, ...]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    # Decoding asks for the same tag set once per sentence; the arrays are
+    # only read, never changed in place, so one copy can serve every call.
+    return allowed_transitions(tags)
 
 
 def _viterbi(
